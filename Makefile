@@ -1,0 +1,39 @@
+# moeheads: `make demo` runs the quickstart, `make test` runs lint, tests and the docs build.
+# Both create .venv and install the package (with the dev extras) when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint pytest docs docs-serve bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/heads_demo.py
+
+test: lint pytest docs
+
+lint: $(STAMP)
+	$(BIN)/ruff check moeheads tests benchmarks examples
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -q
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/heads.py
+
+clean:
+	rm -rf site build *.egg-info

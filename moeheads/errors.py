@@ -1,0 +1,24 @@
+"""Exceptions raised for problems a user can cause and fix.
+
+Every error that stems from user input (a recipe field, a component name, a
+data path, a checkpoint file) is a :class:`MoeheadsError`. The command-line tool
+prints such errors as one line and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MoeheadsError(Exception):
+    """Base class for errors caused by user input (bad option, path, name or file)."""
+
+
+class ConfigError(MoeheadsError, ValueError):
+    """An invalid option, recipe field or component name."""
+
+
+class DataError(MoeheadsError, FileNotFoundError):
+    """A dataset that is missing, incomplete or unreadable."""
+
+
+class CheckpointError(MoeheadsError):
+    """A checkpoint that is missing, damaged or does not match the model."""

@@ -1,0 +1,128 @@
+"""Mixture-of-experts projection heads: an expert bank mixed by a router per task.
+
+Shapes: features ``h[..., d]`` (any leading dimensions, e.g. views) are flattened
+to ``h[b, d]``; the bank gives ``e[n, b, o]``; the router gives ``g[t, b, n]``;
+task t's embedding is ``z[t, b, o] = sum_n g[t, b, n] * e[n, b, o]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from einops import einsum
+from torch import Tensor, nn
+
+from moeheads.errors import ConfigError
+from moeheads.experts import ExpertBank
+from moeheads.routers import Router, create_router
+
+
+@dataclass
+class HeadOutput:
+    """What :class:`MoEHeads` returns.
+
+    Attributes:
+        embeddings: Task name -> embedding ``[..., out]`` (the input's leading dimensions).
+        gates: Task name -> float32 gates ``[..., N]``.
+        aux_losses: Weighted router auxiliary losses by name (empty for most routers).
+    """
+
+    embeddings: dict[str, Tensor]
+    gates: dict[str, Tensor]
+    aux_losses: dict[str, Tensor] = field(default_factory=dict)
+
+    def aux_loss(self) -> Tensor | float:
+        """Sum of the auxiliary losses (0.0 when there are none)."""
+        return sum(self.aux_losses.values(), 0.0)
+
+
+class MoEHeads(nn.Module):
+    """Per-task projection heads as a router-weighted mixture of shared experts.
+
+    Build it from parts (``MoEHeads(bank, router)``) or with :meth:`build`.
+
+    Args:
+        experts: The expert bank.
+        router: The routing strategy; its ``num_experts`` must match the bank.
+
+    Example:
+        >>> heads = MoEHeads.build(in_features=512, tasks=["inv", "eq"], num_experts=16,
+        ...                        router="star")
+        >>> out = heads(torch.randn(3, 8, 512))  # 3 views of 8 images
+        >>> out.embeddings["inv"].shape, out.gates["eq"].shape
+        (torch.Size([3, 8, 128]), torch.Size([3, 8, 16]))
+    """
+
+    def __init__(self, experts: ExpertBank, router: Router) -> None:
+        super().__init__()
+        if router.num_experts != experts.num_experts:
+            raise ConfigError(
+                f"router has {router.num_experts} experts but the bank has {experts.num_experts}"
+            )
+        if router.in_features != experts.in_features:
+            raise ConfigError(
+                f"router expects {router.in_features} features but the bank "
+                f"{experts.in_features}"
+            )
+        self.experts = experts
+        self.router = router
+
+    @classmethod
+    def build(
+        cls,
+        in_features: int,
+        tasks: Sequence[str],
+        num_experts: int,
+        router: str = "star",
+        router_options: dict[str, Any] | None = None,
+        out_features: int = 128,
+        hidden_features: Sequence[int] | None = None,
+        batch_norm: bool = True,
+        activation: str = "relu",
+    ) -> MoEHeads:
+        """Heads from names and sizes: a registered router plus an :class:`ExpertBank`."""
+        bank = ExpertBank(
+            num_experts, in_features, out_features, hidden_features, batch_norm, activation
+        )
+        gate = create_router(router, in_features, num_experts, tasks, **(router_options or {}))
+        return cls(bank, gate)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Task names, in the router's order."""
+        return self.router.tasks
+
+    @property
+    def in_features(self) -> int:
+        """Feature dimension d the heads expect."""
+        return self.experts.in_features
+
+    @property
+    def out_features(self) -> int:
+        """Embedding dimension of every task."""
+        return self.experts.out_features
+
+    def forward(self, h: Tensor) -> HeadOutput:
+        """Embeddings and gates per task for features ``h[..., d]``."""
+        if h.shape[-1] != self.in_features or h.dim() < 2:
+            raise ConfigError(
+                f"MoEHeads expects features [..., {self.in_features}], got {list(h.shape)}"
+            )
+        lead = h.shape[:-1]
+        rows = h.reshape(-1, h.shape[-1])
+        expert_out = self.experts(rows)  # [n, b, o]
+        routed = self.router(rows)  # gates [t, b, n], float32
+        mixed = einsum(routed.gates.to(expert_out.dtype), expert_out, "t b n, n b o -> t b o")
+        embeddings = {
+            task: mixed[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)
+        }
+        gates = {task: routed.gates[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)}
+        return HeadOutput(embeddings, gates, dict(routed.aux_losses))
+
+
+def stack_gates(gates: dict[str, Tensor]) -> Tensor:
+    """Gates of every task as one ``[T, rows, N]`` float32 tensor."""
+    return torch.stack([g.reshape(-1, g.shape[-1]).float() for g in gates.values()])

@@ -1,0 +1,229 @@
+"""A generic registry of named components (routers, losses, backbones, datasets).
+
+Each registered component is a class or factory function plus a pydantic model
+of its options. The options model is taken, in this order, from the
+``options=`` argument of :meth:`Registry.register`, from a nested ``Options``
+class, or derived from the call signature (type hints and defaults). Unknown
+options are errors, so Python calls and YAML recipes are validated by the same
+model.
+
+Example:
+    >>> from moeheads.registry import Registry
+    >>> activations = Registry("activation")
+    >>> @activations.register("scaled_relu")
+    ... class ScaledReLU:
+    ...     '''ReLU times a constant.'''
+    ...     def __init__(self, scale: float = 2.0):
+    ...         self.scale = scale
+    >>> activations.create("scaled_relu", scale=3).scale
+    3.0
+    >>> activations.list("scaled*")
+    ['scaled_relu']
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from moeheads.errors import ConfigError
+
+T = TypeVar("T")
+
+PLUGIN_GROUP = "moeheads.plugins"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every entry point of the ``moeheads.plugins`` group (once per process).
+
+    A plugin entry point names a module (imported, so its ``register`` decorators
+    run) or a callable (called with no arguments).
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
+        loaded = entry_point.load()
+        if callable(loaded) and not inspect.ismodule(loaded):
+            loaded()
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered component: its name, the object that builds it and its options model."""
+
+    name: str
+    builder: Callable[..., T]
+    options: type[BaseModel]
+    description: str
+
+    def option_names(self) -> list[str]:
+        """Names of the options this component accepts."""
+        return list(self.options.model_fields)
+
+
+class Registry(Generic[T]):
+    """Named components of one kind, created by name with validated options.
+
+    Args:
+        kind: What the registry holds, used in messages (``"router"``, ``"loss"``).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(
+        self,
+        name: str,
+        *,
+        options: type[BaseModel] | None = None,
+        description: str | None = None,
+        defaults: dict[str, Any] | None = None,
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator that registers a class or factory under ``name``.
+
+        Args:
+            name: Unique name of the component.
+            options: Pydantic model of the options; derived from the signature when omitted.
+            description: One-line description; the first docstring line when omitted.
+            defaults: Option defaults that override the signature's (to register one
+                class several times with different defaults).
+
+        Raises:
+            ConfigError: If ``name`` is already registered.
+        """
+
+        def decorator(builder: Callable[..., T]) -> Callable[..., T]:
+            if name in self._entries:
+                raise ConfigError(f"{self.kind} {name!r} is already registered")
+            model = options or getattr(builder, "Options", None)
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                model = options_from_signature(builder, f"{name}_options", defaults or {})
+            elif defaults:
+                model = _with_defaults(model, defaults)
+            summary = description or _first_line(builder.__doc__) or name
+            self._entries[name] = Entry(name, builder, model, summary)
+            return builder
+
+        return decorator
+
+    def unregister(self, name: str) -> None:
+        """Remove a component (mainly for tests and interactive sessions)."""
+        self._entries.pop(name, None)
+
+    def get(self, name: str) -> Entry[T]:
+        """The entry registered under ``name``.
+
+        Raises:
+            ConfigError: Naming the closest registered names when ``name`` is unknown.
+        """
+        load_plugins()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ConfigError(self._unknown_message(name)) from None
+
+    def validate(self, name: str, options: dict[str, Any]) -> BaseModel:
+        """Validate ``options`` for component ``name`` without building it.
+
+        Raises:
+            ConfigError: Naming the unknown or invalid option.
+        """
+        entry = self.get(name)
+        try:
+            return entry.options.model_validate(options)
+        except ValidationError as error:
+            raise ConfigError(describe_validation_error(error, f"{self.kind} {name!r}")) from None
+
+    def create(self, name: str, **options: Any) -> T:
+        """Build component ``name`` with ``options`` after validating them."""
+        validated = self.validate(name, options)
+        return self.get(name).builder(**dict(validated))
+
+    def list(self, pattern: str = "*") -> list[str]:
+        """Sorted names matching an fnmatch ``pattern`` (``"top*"``, ``"*mo*"``)."""
+        load_plugins()
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def describe(self, pattern: str = "*") -> list[tuple[str, str]]:
+        """``(name, one-line description)`` for each name matching ``pattern``."""
+        return [(n, self._entries[n].description) for n in self.list(pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self.list())
+
+    def _unknown_message(self, name: str) -> str:
+        known = self.list()
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}{hint} (registered: {', '.join(known) or 'none'})"
+
+
+def options_from_signature(
+    builder: Callable[..., Any], model_name: str, defaults: dict[str, Any] | None = None
+) -> type[BaseModel]:
+    """A pydantic model (``extra="forbid"``) of the keyword options of ``builder``."""
+    target = builder.__init__ if inspect.isclass(builder) else builder
+    signature = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: fall back to Any
+        hints = {}
+    defaults = defaults or {}
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, Any)
+        if param.name in defaults:
+            fields[param.name] = (annotation, defaults[param.name])
+        elif param.default is inspect.Parameter.empty:
+            fields[param.name] = (annotation, ...)
+        else:
+            fields[param.name] = (annotation, param.default)
+    config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    return create_model(model_name, __config__=config, **fields)
+
+
+def _with_defaults(model: type[BaseModel], defaults: dict[str, Any]) -> type[BaseModel]:
+    fields = {
+        name: (info.annotation, defaults.get(name, info.default if not info.is_required() else ...))
+        for name, info in model.model_fields.items()
+    }
+    return create_model(model.__name__, __config__=model.model_config, **fields)
+
+
+def describe_validation_error(error: ValidationError, owner: str) -> str:
+    """One line per problem, naming the option path, for a pydantic ``ValidationError``."""
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(options)"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown option {path!r}")
+        elif item["type"] == "missing":
+            problems.append(f"missing option {path!r}")
+        else:
+            problems.append(f"option {path!r}: {item['msg']}")
+    return f"{owner}: " + "; ".join(problems)
+
+
+def _first_line(doc: str | None) -> str:
+    return inspect.cleandoc(doc).splitlines()[0].rstrip(".") if doc else ""
