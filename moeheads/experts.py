@@ -10,6 +10,7 @@ statistics exactly as N separate ``BatchNorm1d(h)`` would.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -57,7 +58,9 @@ class ExpertBank(nn.Module):
         if num_experts < 1:
             raise ConfigError(f"num_experts must be >= 1, got {num_experts}")
         if activation not in _ACTIVATIONS:
-            raise ConfigError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ConfigError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
         hidden = [in_features, in_features] if hidden_features is None else list(hidden_features)
         self.num_experts = num_experts
         self.in_features = in_features
@@ -69,7 +72,7 @@ class ExpertBank(nn.Module):
         widths = [in_features, *hidden, out_features]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(num_experts, w_in, w_out))
-            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+            for w_in, w_out in itertools.pairwise(widths)
         )
         hidden_bias = not batch_norm
         self.biases = nn.ParameterList(

@@ -1,0 +1,71 @@
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from moeheads.backbones import BACKBONES, Backbone, create_backbone
+from moeheads.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("spec", "options", "dim", "size"),
+    [
+        ("torchvision:resnet18", {}, 512, 64),
+        ("torchvision:resnet18", {"small_images": True}, 512, 32),
+        ("torchvision:resnet50", {}, 2048, 64),
+        ("torchvision:mobilenet_v3_small", {}, 1024, 64),
+        ("small_cnn", {"width": 8, "depth": 3}, 32, 32),
+        ("timm:resnet18", {}, 512, 64),
+    ],
+)
+def test_features_have_the_stated_dimension(spec: str, options: dict, dim: int, size: int):
+    if spec.startswith("timm"):
+        pytest.importorskip("timm")
+    backbone = create_backbone(spec, **options).eval()
+    assert backbone.feature_dim == dim
+    assert backbone(torch.randn(2, 3, size, size)).shape == (2, dim)
+
+
+def test_small_image_stem_has_no_maxpool() -> None:
+    net = create_backbone("torchvision:resnet18", small_images=True).module
+    assert isinstance(net.maxpool, nn.Identity) and net.conv1.kernel_size == (3, 3)
+    # 32 px keeps a 4x4 map before pooling (stride 8) instead of 1x1
+    trunk = nn.Sequential(*list(net.children())[:-2])
+    assert trunk(torch.randn(1, 3, 32, 32)).shape[-1] == 4
+
+
+def test_zero_init_residual_is_applied() -> None:
+    net = create_backbone("torchvision:resnet18").module
+    assert float(net.layer1[0].bn2.weight.abs().sum()) == 0.0
+    net = create_backbone("torchvision:resnet18", zero_init_residual=False).module
+    assert float(net.layer1[0].bn2.weight.abs().sum()) > 0.0
+
+
+def test_user_module_with_and_without_dimension() -> None:
+    module = nn.Sequential(nn.Conv2d(3, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    assert create_backbone(module).feature_dim == 6
+    assert create_backbone(module, feature_dim=6).feature_dim == 6
+    pooled = create_backbone(nn.Sequential(nn.Conv2d(3, 5, 3), nn.AdaptiveAvgPool2d(1)))
+    assert pooled(torch.randn(2, 3, 8, 8)).shape == (2, 5)  # [B, d, 1, 1] is flattened
+    backbone = Backbone(module, 6)
+    assert create_backbone(backbone) is backbone
+
+
+def test_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown backbone 'torchvison'"):
+        create_backbone("torchvison:resnet18")
+    with pytest.raises(ConfigError, match="did you mean resnet18"):
+        create_backbone("torchvision:resnet81")
+    with pytest.raises(ConfigError, match="unknown option 'wdth'"):
+        create_backbone("small_cnn", wdth=3)
+    with pytest.raises(ConfigError, match="feature_dim 512, not 256"):
+        create_backbone("torchvision:resnet18", feature_dim=256)
+    with pytest.raises(ConfigError, match="pass feature_dim"):
+        create_backbone(nn.Linear(3, 4))
+
+
+def test_timm_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "timm", None)  # makes `import timm` fail
+    with pytest.raises(ConfigError, match=r"moeheads\[timm\]"):
+        BACKBONES.create("timm", model="resnet18")
