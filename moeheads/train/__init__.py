@@ -1,0 +1,1 @@
+"""Training support: checkpoints of a run directory and RNG state capture."""
