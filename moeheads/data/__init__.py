@@ -23,15 +23,30 @@ Example:
     ((3, 64, 64), 3)
 """
 
-from moeheads.data import cifar, fashion_mnist, folder, imagenet100, stl10, synthetic
+from moeheads.data import (
+    cifar,
+    fashion_mnist,
+    fewshot,
+    folder,
+    imagenet100,
+    mit67,
+    stl10,
+    synthetic,
+    transfer,
+)
 from moeheads.data.base import ConcatImages, ImageDataset, SubsetImages
 from moeheads.data.catalog import DATASETS, create_dataset
+from moeheads.data.fewshot import FEWSHOT_SUITE
 from moeheads.data.folder import ImageFiles
 from moeheads.data.synthetic import FACTOR_NAMES, SyntheticShapes
+from moeheads.data.transfer import TRANSFER_METRICS, TRANSFER_SUITE, transfer_metric
 
 __all__ = [
     "DATASETS",
     "FACTOR_NAMES",
+    "FEWSHOT_SUITE",
+    "TRANSFER_METRICS",
+    "TRANSFER_SUITE",
     "ConcatImages",
     "ImageDataset",
     "ImageFiles",
@@ -40,8 +55,12 @@ __all__ = [
     "cifar",
     "create_dataset",
     "fashion_mnist",
+    "fewshot",
     "folder",
     "imagenet100",
+    "mit67",
     "stl10",
     "synthetic",
+    "transfer",
+    "transfer_metric",
 ]

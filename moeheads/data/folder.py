@@ -85,7 +85,12 @@ def scan_class_folders(
 
 
 def image_folder(
-    directory: Path, name: str, obtain: str, skip_corrupt: bool = False, allow_flat: bool = True
+    directory: Path,
+    name: str,
+    obtain: str,
+    skip_corrupt: bool = False,
+    allow_flat: bool = True,
+    layout: str | None = None,
 ) -> ImageFiles:
     """An :class:`ImageFiles` from an ImageFolder tree, or from a flat folder of unlabeled images.
 
@@ -96,7 +101,8 @@ def image_folder(
     Raises:
         DataError: When the folder is missing or holds no images.
     """
-    layout = FOLDER_LAYOUT if allow_flat else "<dir>/<class>/<image> (ImageFolder)"
+    if layout is None:
+        layout = FOLDER_LAYOUT if allow_flat else "<dir>/<class>/<image> (ImageFolder)"
     if not directory.is_dir():
         raise missing_data(name, directory, layout, obtain)
     if _visible_dirs(directory):

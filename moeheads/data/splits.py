@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -78,3 +78,21 @@ def transfer_split(
         return full
     train, val = stratified_split(full.targets, fraction=val_fraction, seed=seed)
     return full.subset(train if split == "train" else val)
+
+
+def select_classes(dataset: ImageDataset, class_ids: Sequence[int]) -> ImageDataset:
+    """The items of the given classes, relabelled ``0..len(class_ids)-1`` in the given order.
+
+    Class names follow when the dataset has them. Used for class-disjoint
+    few-shot splits.
+    """
+    ids = torch.as_tensor(list(class_ids), dtype=torch.long)
+    relabel = torch.full((max(dataset.num_classes, int(ids.max()) + 1),), -1, dtype=torch.long)
+    relabel[ids] = torch.arange(len(ids))
+    known = dataset.targets >= 0
+    mapped = torch.where(known, relabel[dataset.targets.clamp(min=0)], -1)
+    indices = (mapped >= 0).nonzero().flatten()
+    names = [dataset.classes[i] for i in ids.tolist()] if dataset.classes else None
+    subset = dataset.subset(indices, mapped[indices], names)
+    subset.num_classes = len(ids)
+    return subset
