@@ -283,6 +283,7 @@ def save_checkpoint(
             path.unlink(missing_ok=True)
     if keep_last is not None:
         _prune(directory, keep_last, recipe_hash)
+    _remove_leftovers(directory)
     return info
 
 
@@ -512,12 +513,12 @@ def _parse_sidecar(data: Any, path: Path) -> CheckpointInfo:
             path=path,
             step=int(data["step"]),
             epoch=int(data["epoch"]),
-            recipe_hash=data["recipe_hash"],
+            recipe_hash=None if data["recipe_hash"] is None else str(data["recipe_hash"]),
             moeheads_version=str(data["moeheads_version"]),
             created=str(data["created"]),
             model=files["model"],
             state=files["state"],
-            metadata=dict(data.get("metadata", {})),
+            metadata={str(k): str(v) for k, v in data.get("metadata", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"checkpoint {path}: malformed sidecar ({err!r})") from err
@@ -584,8 +585,7 @@ def _sidecar_json(info: CheckpointInfo) -> dict[str, Any]:
 def _prune(directory: Path, keep_last: int, recipe_hash: str | None) -> None:
     """Delete valid checkpoints of this recipe beyond the newest ``keep_last``.
 
-    Damaged checkpoints and other recipes' are kept for inspection; data files with
-    no sidecar (an interrupted save) and stale temporary files are removed.
+    Damaged checkpoints and other recipes' are kept for inspection.
     """
     valid = [
         info
@@ -597,6 +597,10 @@ def _prune(directory: Path, keep_last: int, recipe_hash: str | None) -> None:
         info.path.unlink(missing_ok=True)  # sidecar first: the rest is then an orphan
         info.model_path.unlink(missing_ok=True)
         info.state_path.unlink(missing_ok=True)
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """Delete data files without a sidecar (an interrupted save) and temporary files."""
     names = {p.stem for p in _sidecars(directory)}
     for path in _data_files(directory):
         match = _DATA_RE.match(path.name)

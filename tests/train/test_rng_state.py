@@ -34,3 +34,13 @@ def test_unknown_generator_is_an_error() -> None:
     state = capture_rng_state()
     with pytest.raises(CheckpointError, match="'loader'"):
         restore_rng_state(state, {"loader": torch.Generator()})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_state_round_trip() -> None:
+    torch.rand(1, device="cuda")  # initialise CUDA in this process
+    state = capture_rng_state()
+    expected = torch.rand(4, device="cuda")
+    restore_rng_state(state)
+    torch.testing.assert_close(torch.rand(4, device="cuda"), expected)
