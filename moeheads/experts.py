@@ -114,7 +114,8 @@ class ExpertBank(nn.Module):
             return rearrange(x, "b (n o) -> n b o", n=n) + self.biases[-1][:, None, :].to(x.dtype)
         x = self._hidden_post(x, 0)
         for layer in range(1, self.num_layers):
-            x = torch.bmm(rearrange(x, "b (n h) -> n b h", n=n), self.weights[layer])
+            # a strided view, not a copy: bmm reads [n, b, h] straight from [b, n*h]
+            x = torch.bmm(x.view(x.shape[0], n, -1).transpose(0, 1), self.weights[layer])
             if layer == last:
                 return x + self.biases[-1][:, None, :].to(x.dtype)
             x = self._hidden_post(rearrange(x, "n b h -> b (n h)"), layer)
