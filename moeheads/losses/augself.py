@@ -13,16 +13,18 @@ from torch import Tensor, nn
 from moeheads.errors import ConfigError
 from moeheads.losses.base import LOSSES, LossOutput, TaskInputs, TaskLoss
 from moeheads.losses.mlp import mlp
+from moeheads.views.layout import BLUR_SIGMA, CROP, FLIP, GRAYSCALE, JITTER
 
 PARAM_GROUPS: dict[str, tuple[int, int]] = {
-    "crop": (0, 4),
-    "flip": (4, 5),
-    "color": (5, 9),
-    "grayscale": (9, 10),
-    "blur": (10, 11),
+    "crop": (CROP.start, CROP.stop),
+    "flip": (FLIP, FLIP + 1),
+    "color": (JITTER.start, JITTER.stop),
+    "grayscale": (GRAYSCALE, GRAYSCALE + 1),
+    "blur": (BLUR_SIGMA, BLUR_SIGMA + 1),
 }
-"""Column ranges of each augmentation group in moeheads' parameter vector: crop top,
-left, height, width; flip; brightness, contrast, saturation, hue; grayscale; blur sigma."""
+"""Column ranges ``[start, stop)`` of each group in the parameter vector
+(:mod:`moeheads.views.layout`): crop top, left, height, width; flip; brightness,
+contrast, saturation, hue; grayscale; blur sigma."""
 
 
 def ordered_pairs(num_views: int, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
