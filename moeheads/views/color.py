@@ -17,9 +17,17 @@ def per_image(factor: Tensor, image: Tensor) -> Tensor:
     return factor.to(image.dtype).view(-1, 1, 1, 1)
 
 
-def _blend(image: Tensor, other: Tensor, factor: Tensor) -> Tensor:
+def blend_(image: Tensor, other: Tensor | None, factor: Tensor) -> Tensor:
+    """In place: ``clamp(image * factor + other * (1 - factor), 0, 1)``, ``factor`` ``[N]``.
+
+    Brightness, contrast and saturation are blends with black (``other=None``), the
+    mean luma and the luma; a factor of 1 leaves a row exactly unchanged.
+    """
     f = per_image(factor, image)
-    return (image * f).add_(other * (1.0 - f)).clamp_(0.0, 1.0)
+    image.mul_(f)
+    if other is not None:
+        image.add_(other * (1.0 - f))
+    return image.clamp_(0.0, 1.0)
 
 
 def grayscale(image: Tensor) -> Tensor:
@@ -31,15 +39,15 @@ def grayscale(image: Tensor) -> Tensor:
 
 def adjust_brightness(image: Tensor, factor: Tensor) -> Tensor:
     """``clamp(image * factor, 0, 1)``."""
-    return (image * per_image(factor, image)).clamp_(0.0, 1.0)
+    return blend_(image.clone(), None, factor)
 
 
 def adjust_contrast(image: Tensor, factor: Tensor) -> Tensor:
     """Blend with the mean luma of each image."""
     mean = grayscale(image).mean(dim=(-3, -2, -1), keepdim=True)
-    return _blend(image, mean, factor)
+    return blend_(image.clone(), mean, factor)
 
 
 def adjust_saturation(image: Tensor, factor: Tensor) -> Tensor:
     """Blend with each image's luma."""
-    return _blend(image, grayscale(image), factor)
+    return blend_(image.clone(), grayscale(image), factor)

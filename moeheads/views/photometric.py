@@ -8,21 +8,25 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from moeheads.errors import ConfigError
 from moeheads.views.batch import Views
 from moeheads.views.blur import gaussian_blur
-from moeheads.views.color import adjust_brightness, adjust_contrast, adjust_saturation, grayscale
+from moeheads.views.color import blend_, grayscale, per_image
 from moeheads.views.hsv import adjust_hue
-from moeheads.views.layout import BLUR_SIGMA, GRAYSCALE, JITTER, NEUTRAL_JITTER, NUM_PARAMS
-from moeheads.views.options import ViewOptions
+from moeheads.views.layout import (
+    BLUR_SIGMA,
+    GRAYSCALE,
+    JITTER,
+    JITTER_OPS,
+    NEUTRAL_JITTER,
+    NUM_PARAMS,
+)
+from moeheads.views.options import IMAGENET_MEAN, IMAGENET_STD, ViewOptions
 
 Index = Tensor | slice
 
-_JITTER_FNS: tuple[Callable[[Tensor, Tensor], Tensor], ...] = (
-    adjust_brightness,
-    adjust_contrast,
-    adjust_saturation,
-    adjust_hue,
-)
+_CPU_CHUNK_BYTES = 4 << 20
+_BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = (JITTER_OPS.index(n) for n in JITTER_OPS)
 
 
 @dataclass
@@ -45,18 +49,24 @@ class PreparedViews:
 class Photometric(nn.Module):
     """Colour jitter (in each image's sampled order), grayscale, blur and normalise.
 
-    Vectorised over the batch: for each of the four jitter positions and each op,
-    the images whose op at that position changes them are processed together (a
-    loop over 4 x 4 op slots, never over images). Images are converted from uint8
-    to float32 in [0, 1] first, so the result equals torchvision's functional ops
-    (``adjust_brightness/contrast/saturation/hue``, ``rgb_to_grayscale``,
-    ``gaussian_blur``, ``normalize``) applied one image at a time to the float
-    image with the same parameters, within an absolute error of 1e-5 (tested).
+    Vectorised over the batch (a loop over the four jitter positions, never over
+    images): see :meth:`jitter`; grayscale and blur run on the rows that use them.
+    Images are converted from uint8 to float32 in [0, 1] first, so the result
+    equals torchvision's functional ops (``adjust_brightness/contrast/saturation/
+    hue``, ``rgb_to_grayscale``, ``gaussian_blur``, ``normalize``) applied one image
+    at a time to the float image with the same parameters, within an absolute error
+    of 1e-5 before normalisation (tested).
+
+    The batch is processed in chunks of rows written in place into the output. On
+    CPU small chunks keep temporaries in reused heap memory (large fresh buffers
+    cost a page fault per page); on other devices the default is one chunk.
 
     Args:
         kernel_size: Odd Gaussian blur kernel size.
         mean: Per-channel normalisation mean.
         std: Per-channel normalisation standard deviation.
+        chunk_size: Rows per chunk; ``None`` means about 4 MB of float32 pixels
+            per chunk on CPU and the whole batch elsewhere.
     """
 
     mean: Tensor
@@ -65,61 +75,93 @@ class Photometric(nn.Module):
     def __init__(
         self,
         kernel_size: int = 9,
-        mean: tuple[float, float, float] = ViewOptions().mean,
-        std: tuple[float, float, float] = ViewOptions().std,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ConfigError(f"kernel_size must be odd and positive, got {kernel_size}")
+        if chunk_size is not None and chunk_size < 1:
+            raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
         self.kernel_size = kernel_size
+        self.chunk_size = chunk_size
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
     @classmethod
-    def from_options(cls, options: ViewOptions) -> Photometric:
+    def from_options(cls, options: ViewOptions, chunk_size: int | None = None) -> Photometric:
         """The photometric step matching a sampler's options (kernel size, mean, std)."""
-        return cls(options.kernel_size, options.mean, options.std)
+        return cls(options.kernel_size, options.mean, options.std, chunk_size)
 
     def forward(self, images: Tensor, params: Tensor, jitter_order: Tensor) -> Tensor:
         """Apply the photometric parameters and normalise.
 
         Args:
-            images: uint8 (or float in [0, 1]) ``[..., 3, H, W]``.
+            images: uint8 (or float in [0, 1]) ``[..., 3, H, W]``, on any device.
             params: ``[..., 11]`` parameters, leading dims as ``images``.
             jitter_order: int ``[..., 4]`` op ids in application order.
 
         Returns:
-            Normalised float32 ``[..., 3, H, W]``.
+            Normalised float32 ``[..., 3, H, W]`` on this module's device.
         """
-        lead = images.shape[:-3]
-        x = self.to_float(images).reshape(-1, *images.shape[-3:])
-        p = params.reshape(-1, NUM_PARAMS).to(x.device, torch.float32)
-        order = jitter_order.reshape(-1, 4).to(x.device)
-        x = self.jitter(x, p[:, JITTER], order)
-        x = _apply_rows(x, p[:, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs))
-        sigma = p[:, BLUR_SIGMA]
-        x = _apply_rows(x, sigma > 0, lambda xs, i: gaussian_blur(xs, sigma[i], self.kernel_size))
-        return self.normalize(x).reshape(*lead, *x.shape[-3:])
+        lead, shape = images.shape[:-3], images.shape[-3:]
+        flat = images.reshape(-1, *shape)
+        device = self.mean.device
+        p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32)
+        order = jitter_order.reshape(-1, 4).to(device)
+        out = torch.empty(flat.shape, dtype=torch.float32, device=device)
+        step = self._chunk_rows(flat)
+        for start in range(0, flat.shape[0], step):
+            rows = slice(start, start + step)
+            x = self._load(out[rows], flat[rows])
+            self.jitter(x, p[rows, JITTER], order[rows])
+            _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs))
+            sigma = p[rows, BLUR_SIGMA]
+            _apply_rows(
+                x, sigma > 0, lambda xs, i, s=sigma: gaussian_blur(xs, s[i], self.kernel_size)
+            )
+            x.sub_(self.mean).div_(self.std)
+        return out.reshape(*lead, *shape)
 
     def jitter(self, x: Tensor, factors: Tensor, order: Tensor) -> Tensor:
-        """Jitter float images ``[N, 3, H, W]`` by factors ``[N, 4]`` in op order ``[N, 4]``."""
+        """Jitter float images ``[N, 3, H, W]`` in place (factors, op order: ``[N, 4]``).
+
+        At each of the four positions, brightness, contrast and saturation are one
+        blend over the whole batch (with black, the mean luma or the luma; factor
+        1 for rows doing another op, which leaves them exactly unchanged); hue
+        runs on the rows whose op at that position is a hue shift.
+        """
         neutral = factors.new_tensor(NEUTRAL_JITTER)
-        changes = factors != neutral
         for position in range(order.shape[-1]):
-            for op, fn in enumerate(_JITTER_FNS):
-                rows = (order[:, position] == op) & changes[:, op]
-                f = factors[:, op]
-                x = _apply_rows(x, rows, lambda xs, i, fn=fn, f=f: fn(xs, f[i]))
+            op = order[:, position]
+            f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
+            changes = f != neutral[op]
+            is_blend = changes & (op != _HUE)
+            if bool(is_blend.any()):
+                _blend_step(x, op, torch.where(is_blend, f, torch.ones_like(f)))
+            hue = changes & (op == _HUE)
+            _apply_rows(x, hue, lambda xs, i, f=f: adjust_hue(xs, f[i]))
         return x
 
-    def to_float(self, images: Tensor) -> Tensor:
-        """uint8 images to float32 in [0, 1] (float images pass through as float32)."""
-        images = images.to(self.mean.device, non_blocking=True)
-        if images.dtype == torch.uint8:
-            return images.to(torch.float32).div_(255.0)
-        return images.to(torch.float32, copy=True)
+    def normalize(self, images: Tensor) -> Tensor:
+        """uint8 (or [0, 1] float) images ``[..., 3, H, W]`` to normalised float32."""
+        x = self._load(None, images.to(self.mean.device, non_blocking=True))
+        return x.sub_(self.mean).div_(self.std)
 
-    def normalize(self, x: Tensor) -> Tensor:
-        """``(x - mean) / std`` per channel."""
-        return (x - self.mean).div_(self.std)
+    def _load(self, out: Tensor | None, images: Tensor) -> Tensor:
+        """``images`` as float32 in [0, 1], written into ``out`` (or a new tensor)."""
+        if out is None:
+            out = torch.empty(images.shape, dtype=torch.float32, device=self.mean.device)
+        out.copy_(images, non_blocking=True)
+        return out.div_(255.0) if images.dtype == torch.uint8 else out
+
+    def _chunk_rows(self, images: Tensor) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        if self.mean.device.type != "cpu":
+            return max(1, images.shape[0])
+        return max(1, _CPU_CHUNK_BYTES // (4 * images[0].numel()))
 
     def prepare(self, batch: Views, device: torch.device | str | None = None) -> PreparedViews:
         """Move a :class:`Views` batch to ``device`` and make its float images.
@@ -131,7 +173,7 @@ class Photometric(nn.Module):
         target = self.mean.device
         original = None
         if batch.original is not None:
-            original = self.normalize(self.to_float(batch.original))
+            original = self.normalize(batch.original)
         labels = None if batch.labels is None else batch.labels.to(target, non_blocking=True)
         return PreparedViews(
             views=self(batch.views, batch.params, batch.jitter_order),
@@ -141,15 +183,22 @@ class Photometric(nn.Module):
         )
 
 
-def _apply_rows(x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor]) -> Tensor:
-    """``x`` with the rows selected by the mask ``rows`` replaced by ``fn(x[sel], sel)``.
+def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:
+    """Brightness, contrast or saturation per row (op 0, 1, 2) as one in-place blend."""
+    if bool((op[f != 1] == _BRIGHTNESS).all()):
+        blend_(x, None, f)
+        return
+    luma = grayscale(x)
+    is_contrast = per_image((op == _CONTRAST) & (f != 1), x)
+    is_saturation = per_image((op == _SATURATION) & (f != 1), x)
+    other = luma * is_saturation + luma.mean(dim=(-3, -2, -1), keepdim=True) * is_contrast
+    blend_(x, other, f)
 
-    Written in place when only some rows are selected; skipped when none is.
-    """
+
+def _apply_rows(x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor]) -> None:
+    """Replace, in place, the rows of ``x`` selected by the mask ``rows`` by ``fn(x[sel], sel)``."""
     idx = rows.nonzero().squeeze(-1)
-    if idx.numel() == 0:
-        return x
     if idx.numel() == x.shape[0]:
-        return fn(x, slice(None))
-    x[idx] = fn(x[idx], idx)
-    return x
+        x.copy_(fn(x, slice(None)))
+    elif idx.numel():
+        x[idx] = fn(x[idx], idx)
