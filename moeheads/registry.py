@@ -27,7 +27,7 @@ import difflib
 import fnmatch
 import inspect
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -134,8 +134,19 @@ class Registry(Generic[T]):
         except KeyError:
             raise ConfigError(self._unknown_message(name)) from None
 
-    def validate(self, name: str, options: dict[str, Any]) -> BaseModel:
+    def validate(
+        self, name: str, options: dict[str, Any], provided: Iterable[str] = ()
+    ) -> BaseModel | None:
         """Validate ``options`` for component ``name`` without building it.
+
+        Args:
+            name: The component.
+            options: Its options.
+            provided: Options supplied later by the caller (e.g. a router's
+                ``in_features``): not reported as missing.
+
+        Returns:
+            The validated options, or ``None`` when some ``provided`` ones were absent.
 
         Raises:
             ConfigError: Naming the unknown or invalid option.
@@ -144,11 +155,19 @@ class Registry(Generic[T]):
         try:
             return entry.options.model_validate(options)
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(error, f"{self.kind} {name!r}")) from None
+            provided = set(provided)
+            problems = [
+                e for e in error.errors()
+                if not (e["type"] == "missing" and e["loc"] and e["loc"][0] in provided)
+            ]
+            if not problems:
+                return None
+            raise ConfigError(describe_validation_error(problems, f"{self.kind} {name!r}")) from None
 
     def create(self, name: str, **options: Any) -> T:
         """Build component ``name`` with ``options`` after validating them."""
         validated = self.validate(name, options)
+        assert validated is not None
         return self.get(name).builder(**dict(validated))
 
     def list(self, pattern: str = "*") -> list[str]:
@@ -211,10 +230,11 @@ def _with_defaults(model: type[BaseModel], defaults: dict[str, Any]) -> type[Bas
     return create_model(model.__name__, __config__=model.model_config, **fields)
 
 
-def describe_validation_error(error: ValidationError, owner: str) -> str:
-    """One line per problem, naming the option path, for a pydantic ``ValidationError``."""
+def describe_validation_error(error: ValidationError | list[Any], owner: str) -> str:
+    """One line naming each problem's option path, for a ``ValidationError`` or its errors."""
+    items = error.errors() if isinstance(error, ValidationError) else error
     problems = []
-    for item in error.errors():
+    for item in items:
         path = ".".join(str(p) for p in item["loc"]) or "(options)"
         if item["type"] == "extra_forbidden":
             problems.append(f"unknown option {path!r}")

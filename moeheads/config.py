@@ -1,0 +1,352 @@
+"""Recipes: pydantic models of a full pretraining + evaluation run.
+
+A recipe is a YAML file validated by :class:`Recipe`. Components are named and
+configured inline (``router: {name: star, temperature: 1.0}``) and their options are
+validated against the registered component's own options model, so a recipe and a
+Python call share one source of truth. Unknown keys are errors everywhere.
+
+Example:
+    >>> recipe = Recipe.model_validate({
+    ...     "name": "demo",
+    ...     "data": {"dataset": {"name": "synthetic_shapes", "size": 32}},
+    ...     "backbone": {"name": "small_cnn"},
+    ...     "heads": {"num_experts": 4, "router": {"name": "star"}},
+    ...     "tasks": {"inv": {"name": "ntxent"}, "eq": {"name": "star_eq"}},
+    ...     "trainer": {"epochs": 1, "batch_size": 32},
+    ... })
+    >>> recipe.heads.router.name, recipe.optimizer.name
+    ('star', 'sgd')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from moeheads.errors import ConfigError
+from moeheads.views.options import ViewOptions
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Component(BaseModel):
+    """A registered component by ``name`` plus its options (any other keys)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options, i.e. every key except ``name``."""
+        return dict(self.model_extra or {})
+
+
+def _validate_component(kind: str, component: Component, provided: tuple[str, ...] = ()) -> None:
+    """Validate a component's options against its registry (raises ``ValueError``)."""
+    from moeheads.cli import registry_for  # the registries, imported lazily
+
+    try:
+        registry_for(kind).validate(component.name, component.options, provided)
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+
+
+class DataConfig(BaseModel):
+    """Datasets and loading.
+
+    Attributes:
+        dataset: The pretraining dataset (``{name: stl10, root: data/stl10, split:
+            train+unlabeled}``).
+        probe_train: Labelled images the kNN monitor indexes (``None``: no monitor).
+        probe_test: Labelled images the kNN monitor classifies.
+        num_workers: DataLoader worker processes.
+        pin_memory: Pin host memory (CUDA only).
+    """
+
+    model_config = _STRICT
+
+    dataset: Component
+    probe_train: Component | None = None
+    probe_test: Component | None = None
+    num_workers: int = Field(4, ge=0)
+    pin_memory: bool = True
+
+    @field_validator("dataset", "probe_train", "probe_test")
+    @classmethod
+    def _known_dataset(cls, value: Component | None) -> Component | None:
+        if value is not None:
+            _validate_component("datasets", value)
+        return value
+
+    @model_validator(mode="after")
+    def _probe_pair(self) -> DataConfig:
+        if (self.probe_train is None) != (self.probe_test is None):
+            raise ValueError("probe_train and probe_test go together: give both or neither")
+        return self
+
+
+class ViewsConfig(ViewOptions):
+    """The view distribution (every :class:`~moeheads.views.options.ViewOptions` field)
+    plus how many views a sample has.
+
+    Attributes:
+        num_views: Views per image V (>= 2).
+        original: Also produce the un-augmented original (needed by equivariant losses).
+    """
+
+    num_views: int = Field(2, ge=2)
+    original: bool = True
+
+    def view_options(self) -> ViewOptions:
+        """Only the distribution options."""
+        return ViewOptions(**self.model_dump(exclude={"num_views", "original"}))
+
+
+class BackboneConfig(Component):
+    """``name`` is ``torchvision:<model>``, ``timm:<model>``, ``small_cnn``, ...; other keys
+    are the family's options."""
+
+    @model_validator(mode="after")
+    def _known_backbone(self) -> BackboneConfig:
+        family, _, model = self.name.partition(":")
+        options = {**self.options, **({"model": model} if model else {})}
+        _validate_component("backbones", Component(name=family, **options))
+        return self
+
+
+class HeadsConfig(BaseModel):
+    """The expert bank and the router.
+
+    Attributes:
+        num_experts: Number of experts N.
+        out_features: Embedding dimension of every task.
+        hidden_features: Hidden widths of each expert (``None``: two of the feature width).
+        batch_norm: BatchNorm after each hidden layer.
+        activation: ``relu``, ``gelu`` or ``silu``.
+        router: The routing strategy and its options.
+    """
+
+    model_config = _STRICT
+
+    num_experts: int = Field(16, ge=1)
+    out_features: int = Field(128, ge=1)
+    hidden_features: list[int] | None = None
+    batch_norm: bool = True
+    activation: Literal["relu", "gelu", "silu"] = "relu"
+    router: Component = Field(default_factory=lambda: Component(name="star"))
+
+    @field_validator("router")
+    @classmethod
+    def _known_router(cls, value: Component) -> Component:
+        _validate_component("routers", value, ("in_features", "num_experts", "tasks"))
+        return value
+
+
+class TaskConfig(Component):
+    """A task's loss: ``name`` (the loss), ``weight`` and the loss's options."""
+
+    weight: float = Field(1.0, ge=0.0)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.model_extra or {}).items() if k != "weight"}
+
+    @model_validator(mode="after")
+    def _known_loss(self) -> TaskConfig:
+        _validate_component("losses", Component(name=self.name, **self.options))
+        return self
+
+
+class OptimizerConfig(BaseModel):
+    """Optimiser. The learning rate is scaled with the global batch size.
+
+    Attributes:
+        name: ``sgd``, ``lars`` or ``adamw``.
+        lr: Base learning rate at ``base_batch_size``.
+        lr_scaling: ``linear`` (``lr * batch / base``), ``sqrt`` or ``none``.
+        base_batch_size: The batch size ``lr`` refers to.
+        momentum: SGD/LARS momentum.
+        weight_decay: Weight decay.
+        decay_norm_and_bias: Apply weight decay to BatchNorm and bias parameters too
+            (STAR decays all parameters).
+        betas: AdamW betas.
+        trust_coefficient: LARS trust coefficient (eta).
+    """
+
+    model_config = _STRICT
+
+    name: Literal["sgd", "lars", "adamw"] = "sgd"
+    lr: float = Field(0.03, gt=0)
+    lr_scaling: Literal["linear", "sqrt", "none"] = "linear"
+    base_batch_size: int = Field(256, ge=1)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    decay_norm_and_bias: bool = True
+    betas: tuple[float, float] = (0.9, 0.999)
+    trust_coefficient: float = Field(0.001, gt=0)
+
+    def scaled_lr(self, batch_size: int) -> float:
+        """The learning rate for a global batch of ``batch_size``."""
+        ratio = batch_size / self.base_batch_size
+        factor = {"linear": ratio, "sqrt": ratio**0.5, "none": 1.0}[self.lr_scaling]
+        return self.lr * factor
+
+
+class ScheduleConfig(BaseModel):
+    """Per-step learning-rate schedule.
+
+    Attributes:
+        name: ``cosine`` (to ``final_lr_ratio * lr``) or ``constant``.
+        warmup_epochs: Linear warm-up from 0 (fractions allowed).
+        final_lr_ratio: Final learning rate as a fraction of the peak.
+    """
+
+    model_config = _STRICT
+
+    name: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    final_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class TrainerConfig(BaseModel):
+    """The training loop.
+
+    Attributes:
+        epochs: Number of epochs.
+        batch_size: Global batch size (split evenly over processes).
+        precision: ``fp32``, ``bf16``, ``fp16`` (CUDA, with a grad scaler) or ``auto``
+            (bf16 on CUDA devices that support it, else fp32).
+        channels_last: Use the channels-last memory format for images and backbone.
+        compile: Compile the model with ``torch.compile``.
+        grad_clip: Clip the global gradient norm to this value (``None``: off).
+        accumulate: Gradient-accumulation steps per optimiser step.
+        checkpoint_every: Save a checkpoint every this many epochs (and at the end).
+        keep_last: Keep this many checkpoints.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        backbone_passes: ``separate`` (one backbone pass per view group, as in STAR, so
+            BatchNorm sees each group's own statistics) or ``joint`` (one pass over all).
+        steps_per_epoch: Cap the optimiser steps of an epoch (``None``: the whole dataset).
+        log_every: Write a step line to the metrics every this many steps.
+        deterministic: Ask PyTorch for deterministic algorithms.
+    """
+
+    model_config = _STRICT
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=2)
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    grad_clip: float | None = Field(None, gt=0)
+    accumulate: int = Field(1, ge=1)
+    checkpoint_every: int = Field(1, ge=1)
+    keep_last: int = Field(3, ge=1)
+    device: str = "auto"
+    backbone_passes: Literal["separate", "joint"] = "separate"
+    steps_per_epoch: int | None = Field(None, ge=1)
+    log_every: int = Field(10, ge=1)
+    deterministic: bool = False
+
+
+class MonitorConfig(BaseModel):
+    """What is measured during pretraining.
+
+    Attributes:
+        knn_every: Run the kNN monitor every this many epochs (0: never; needs probe data).
+        knn_k: Neighbours of the weighted kNN classifier (its 1-NN accuracy is also logged).
+        knn_temperature: Temperature of the weighted kNN vote.
+        probe_images: Use at most this many probe images of each split (``None``: all).
+        routing: Log routing statistics each epoch.
+        cca_every: Mean canonical correlation between the task embeddings of probe images
+            every this many epochs (0: never).
+    """
+
+    model_config = _STRICT
+
+    knn_every: int = Field(1, ge=0)
+    knn_k: int = Field(200, ge=1)
+    knn_temperature: float = Field(0.1, gt=0)
+    probe_images: int | None = Field(None, ge=1)
+    routing: bool = True
+    cca_every: int = Field(1, ge=0)
+
+
+class EvaluationStage(BaseModel):
+    """An evaluation run after pretraining: ``protocol`` plus its options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    protocol: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Every key except ``protocol``."""
+        return dict(self.model_extra or {})
+
+
+class Recipe(BaseModel):
+    """A full run: data, views, backbone, heads, tasks, optimisation, monitoring, evaluation.
+
+    Attributes:
+        name: Run name; the run directory is ``<output_dir>/<name>``.
+        seed: Seed of model initialisation, data order and views.
+        output_dir: Where run directories are created.
+        data: Datasets and loading.
+        views: The view distribution.
+        backbone: The backbone.
+        heads: Experts and router.
+        tasks: Task name -> loss (``{inv: {name: ntxent, temperature: 0.2}}``).
+        optimizer: The optimiser.
+        schedule: The learning-rate schedule.
+        trainer: The loop.
+        monitor: Monitoring during pretraining.
+        evaluation: Evaluation stages after pretraining.
+    """
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    data: DataConfig
+    views: ViewsConfig = Field(default_factory=ViewsConfig)
+    backbone: BackboneConfig
+    heads: HeadsConfig = Field(default_factory=HeadsConfig)
+    tasks: dict[str, TaskConfig]
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    evaluation: list[EvaluationStage] = Field(default_factory=list)
+
+    @field_validator("tasks")
+    @classmethod
+    def _some_task(cls, value: dict[str, TaskConfig], info: ValidationInfo) -> dict:
+        if not value:
+            raise ValueError("a recipe needs at least one task")
+        return value
+
+    @property
+    def run_dir(self) -> Path:
+        """``output_dir / name``."""
+        return self.output_dir / self.name
+
+    def hash(self) -> str:
+        """SHA-256 of the fields that change training (not monitoring, evaluation or paths)."""
+        data = self.model_dump(mode="json", exclude={"output_dir", "monitor", "evaluation"})
+        data["trainer"].pop("log_every", None)
+        data["data"].pop("num_workers", None)
+        blob = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
