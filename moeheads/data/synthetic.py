@@ -46,7 +46,7 @@ def hash_uniform(*keys: Tensor | int) -> Tensor:
         state = _mix(
             ((state ^ (torch.as_tensor(key, dtype=torch.long) & _MASK)) + 0x9E3779B9) & _MASK
         )
-    return state.double().div(2.0**32).float()
+    return (state >> 8).float() / 2.0**24  # 24 bits: exact in float32, never 1.0
 
 
 def hsv_to_rgb(hue: Tensor, saturation: Tensor, value: Tensor) -> Tensor:
