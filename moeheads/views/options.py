@@ -87,6 +87,8 @@ class ViewOptions(BaseModel):
             raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
         if self.blur_kernel_size is not None and self.blur_kernel_size % 2 == 0:
             raise ValueError(f"blur_kernel_size must be odd, got {self.blur_kernel_size}")
+        if self.kernel_size // 2 >= self.size:
+            raise ValueError(f"blur_kernel_size must be below 2 * size, got {self.kernel_size}")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
         return self

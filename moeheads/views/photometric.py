@@ -26,7 +26,9 @@ from moeheads.views.options import IMAGENET_MEAN, IMAGENET_STD, ViewOptions
 Index = Tensor | slice
 
 _CPU_CHUNK_BYTES = 4 << 20
-_BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = (JITTER_OPS.index(n) for n in JITTER_OPS)
+_BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = (
+    JITTER_OPS.index(name) for name in ("brightness", "contrast", "saturation", "hue")
+)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from moeheads.errors import ConfigError
 from moeheads.views.crop import CROP_UNIFORMS, sample_crop
-from moeheads.views.layout import JITTER_OPS, NEUTRAL_JITTER, NUM_PARAMS
+from moeheads.views.layout import JITTER_OPS, NEUTRAL_JITTER
 from moeheads.views.options import ViewOptions
 
 _UNIFORMS_PER_VIEW = CROP_UNIFORMS + 14  # flip 1, jitter 1+4+4, grayscale 1, blur 2
@@ -88,9 +88,16 @@ class ViewSampler:
         gray = float(u[10] < o.grayscale_p)
         low, high = o.blur_sigma
         sigma = low + (high - low) * u[12] if u[11] < o.blur_p else 0.0
-        params = [top / height, left / width, h / height, w / width, flip, *factors, gray, sigma]
-        assert len(params) == NUM_PARAMS
-        return params, order
+        return [
+            top / height,
+            left / width,
+            h / height,
+            w / width,
+            flip,
+            *factors,
+            gray,
+            sigma,
+        ], order
 
     def __repr__(self) -> str:
         return f"ViewSampler({self.options!r})"

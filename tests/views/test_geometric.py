@@ -42,6 +42,10 @@ def test_pil_and_grayscale_inputs() -> None:
     assert torch.equal(to_image_tensor(pil), array)
     gray = to_image_tensor(array[:1])
     assert gray.shape == (3, 30, 20) and torch.equal(gray[2], array[0])
+    params = torch.tensor([0.1, 0.2, 0.5, 0.6, 1.0, 1, 1, 1, 0, 0, 0])
+    assert torch.equal(
+        apply_geometric(gray, params, 16), apply_geometric(gray.contiguous(), params, 16)
+    )
 
 
 def test_center_view() -> None:

@@ -36,6 +36,7 @@ def test_defaults_are_stars() -> None:
         ({"flip_p": 1.5}, "flip_p"),
         ({"scale": (0.5, 0.2)}, "scale"),
         ({"blur_kernel_size": 8}, "blur_kernel_size"),
+        ({"size": 16, "blur_kernel_size": 33}, "blur_kernel_size"),
         ({"hue": 0.7}, "hue"),
         ({"colour": 1}, "colour"),
     ],
