@@ -6,8 +6,9 @@ with the same iteration limit and gradient tolerance; both then refit on
 train + validation at their chosen weight and score the test split.
 
 Usage:
-    python benchmarks/linear_sweep.py            # 10,000 x 512 train features
-    python benchmarks/linear_sweep.py --full     # CIFAR-sized: 50,000 x 512
+    python benchmarks/linear_sweep.py              # 10,000 x 512 train features
+    python benchmarks/linear_sweep.py --full       # CIFAR-sized: 50,000 x 512
+    python benchmarks/linear_sweep.py --threads 1  # same CPU thread count for both
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 import torchvision
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from moeheads.eval.features import extract_features
 from moeheads.eval.linear import l2_grid, linear_probe, split_validation, standardize
@@ -81,7 +83,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--extract-images", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch and NumPy BLAS (default: library defaults)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     n_train = 50_000 if args.full else args.train
 
     x, y = gaussian_mixture(n_train + args.test, args.dim, args.classes, seed=0)

@@ -64,7 +64,10 @@ def cca(x: Tensor, y: Tensor, *, eps: float = 1e-4) -> CCAResult:
 
     Example:
         >>> x = torch.randn(1000, 3)
-        >>> cca(x, x @ torch.randn(3, 3)).mean > 0.99
+        >>> mix = torch.tensor([[2.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+        >>> cca(x, x @ mix).mean > 0.99  # an invertible map: all correlations are 1
+        True
+        >>> cca(x, torch.randn(1000, 3)).mean < 0.1  # independent sets
         True
     """
     return _cca_whitened(whiten(x, eps), whiten(y, eps))

@@ -4,7 +4,8 @@ The protocol (STAR's linear transfer evaluation, as in Kornblith et al.'s "Do Be
 ImageNet Models Transfer Better?"): features are standardised with the statistics
 of the rows being fitted, a multinomial logistic regression is fitted with
 full-batch L-BFGS for each of 45 log-spaced L2 weights in ``[1e-6, 1e5]``, from the
-strongest to the weakest, each warm-started from the previous solution; the
+strongest to the weakest, each warm-started from the previous solution (and its
+L-BFGS curvature memory, see :class:`~moeheads.eval.logistic.LogisticSolver`); the
 weight with the best validation accuracy is kept, the model is refitted on
 train + validation and scored on the test split.
 
@@ -21,7 +22,13 @@ import torch
 from torch import Tensor
 
 from moeheads.errors import ConfigError, DataError
-from moeheads.eval.logistic import LogisticModel, accuracy, check_metric, fit_logistic
+from moeheads.eval.logistic import (
+    LogisticModel,
+    LogisticSolver,
+    accuracy,
+    check_metric,
+    fit_logistic,
+)
 
 
 @dataclass
@@ -133,14 +140,14 @@ def linear_probe(
     _check_features(x_train, y_train, x_val, y_val, x_test, y_test)
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
     weights = sorted(grid or l2_grid(), reverse=True)
-    solve = {"num_classes": num_classes, "max_iter": max_iter, "tolerance": tolerance}
+    solve = {"max_iter": max_iter, "tolerance": tolerance}
 
     fit_x, val_x = standardize(x_train, x_val)
-    model: LogisticModel | None = None
+    solver = LogisticSolver(fit_x, y_train, num_classes, **solve)
     best: tuple[float, float, LogisticModel] | None = None
     curve: list[tuple[float, float]] = []
     for l2 in weights:
-        model = fit_logistic(fit_x, y_train, l2=l2, init=model, **solve)
+        model = solver.fit(l2)
         curve.append((l2, accuracy(model.predict(val_x), y_val, metric)))
         if best is None or curve[-1][1] > best[1]:
             best = (l2, curve[-1][1], model)
@@ -148,7 +155,8 @@ def linear_probe(
     best_l2, best_val, best_model = best
 
     full_x, test_x = standardize(torch.cat([x_train, x_val]), x_test)
-    final = fit_logistic(full_x, torch.cat([y_train, y_val]), l2=best_l2, init=best_model, **solve)
+    full_y = torch.cat([y_train, y_val])
+    final = fit_logistic(full_x, full_y, num_classes, best_l2, init=best_model, **solve)
     test_acc = accuracy(final.predict(test_x), y_test, metric)
     return LinearProbeResult(best_l2, curve, best_val, test_acc, metric)
 

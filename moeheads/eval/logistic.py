@@ -10,10 +10,13 @@ which has the same minimiser when ``C = 1 / (n * l2)`` (``n`` training rows).
 
 Shapes: features ``x[e, n, d]`` and labels ``y[e, n]`` hold ``e`` independent
 problems of the same size (a single problem may be given as ``x[n, d]``);
-weights are ``W[e, d, c]`` and biases ``b[e, c]``. The problems are fitted together
+weights are ``W[e, c, d]`` (as in ``nn.Linear`` and scikit-learn's ``coef_``) and
+biases ``b[e, c]``. The problems are fitted together
 by minimising the sum of their objectives, which has the same minimisers since
 the problems share no parameters. Gradients are computed in closed form
-(``x^T (softmax - onehot) / n + l2 W``), without autograd.
+(``(softmax - onehot)^T x / n + l2 W``), without autograd, in a class-first layout
+(``W[c, d] @ x^T[d, n]``, logits ``[c, n]``), markedly faster on CPU than ``x @ W^T``
+when there are few classes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class LogisticModel:
     """Fitted weights of one or a batch of multinomial logistic regressions.
 
     Attributes:
-        weight: ``[d, c]`` or ``[e, d, c]``.
+        weight: ``[c, d]`` or ``[e, c, d]``.
         bias: ``[c]`` or ``[e, c]``.
     """
 
@@ -40,12 +43,113 @@ class LogisticModel:
     bias: Tensor
 
     def logits(self, x: Tensor) -> Tensor:
-        """Class scores ``x W + b`` for ``x[n, d]`` (or ``x[e, n, d]`` for a batch)."""
-        return x @ self.weight + self.bias.unsqueeze(-2)
+        """Class scores ``x W^T + b`` for ``x[n, d]`` (or ``x[e, n, d]`` for a batch)."""
+        return x @ self.weight.transpose(-1, -2) + self.bias.unsqueeze(-2)
 
     def predict(self, x: Tensor) -> Tensor:
         """Predicted class index per row."""
         return self.logits(x).argmax(dim=-1)
+
+
+class LogisticSolver:
+    """Fits multinomial logistic regression(s) for a sequence of L2 weights (a path).
+
+    Each :meth:`fit` starts from the previous solution, and also keeps L-BFGS's
+    curvature memory: the stored gradient differences are corrected exactly for the
+    change of L2 weight (``y += (l2_new - l2_old) * s`` on the weights, since the
+    penalty is quadratic), which saves about a third of the function evaluations
+    of a warm-started sweep.
+
+    Args:
+        x: Features ``[n, d]`` or ``[e, n, d]`` (float32; use standardised features).
+        y: Integer labels ``[n]`` or ``[e, n]`` in ``[0, num_classes)``.
+        num_classes: Number of classes ``c``.
+        init: A solution to start from; zeros when omitted.
+        max_iter: Most L-BFGS iterations per fit.
+        tolerance: Stop when the largest absolute gradient entry is below this.
+        history_size: L-BFGS memory (number of curvature pairs kept).
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        num_classes: int,
+        *,
+        init: LogisticModel | None = None,
+        max_iter: int = 100,
+        tolerance: float = 1e-4,
+        history_size: int = 10,
+    ) -> None:
+        self.single = x.dim() == 2
+        xb = x.unsqueeze(0) if self.single else x
+        yb = y.unsqueeze(0) if self.single else y
+        if xb.dim() != 3 or yb.shape != xb.shape[:2]:
+            raise ConfigError(f"features {tuple(x.shape)} and labels {tuple(y.shape)} do not match")
+        e, self.n, d = xb.shape
+        self.x = xb
+        self.onehot = F.one_hot(yb.long(), num_classes).to(xb.dtype).transpose(1, 2).contiguous()
+        self.weight = torch.zeros(e, num_classes, d, dtype=xb.dtype, device=xb.device)
+        self.bias = torch.zeros(e, num_classes, 1, dtype=xb.dtype, device=xb.device)
+        if init is not None:
+            self.weight.copy_(init.weight.view_as(self.weight))
+            self.bias.copy_(init.bias.view_as(self.bias))
+        self.weight.requires_grad_(True)
+        self.bias.requires_grad_(True)
+        self.options = {"max_iter": max_iter, "tolerance_grad": tolerance,
+                        "history_size": history_size}
+        self.optimizer: torch.optim.LBFGS | None = None
+        self.l2: float | None = None
+
+    def fit(self, l2: float) -> LogisticModel:
+        """Minimise ``mean CE + l2 / 2 ||W||^2`` from the current solution; returns a copy."""
+        if l2 < 0:
+            raise ConfigError(f"l2 must be >= 0, got {l2}")
+        if self.optimizer is None or self.l2 is None or not self._retarget(l2 - self.l2):
+            self.optimizer = torch.optim.LBFGS(
+                [self.weight, self.bias], lr=1.0, tolerance_change=1e-9,
+                line_search_fn="strong_wolfe", **self.options,
+            )
+        self.l2 = l2
+        self.optimizer.step(lambda: self._closure(l2))
+        weight, bias = self.weight.detach().clone(), self.bias.detach().squeeze(-1).clone()
+        if self.single:
+            weight, bias = weight[0], bias[0]
+        return LogisticModel(weight, bias)
+
+    def _closure(self, l2: float) -> Tensor:
+        with torch.no_grad():
+            weight, onehot = self.weight, self.onehot
+            logits = torch.baddbmm(self.bias, weight, self.x.transpose(1, 2))  # [e, c, n]
+            log_probs = logits.log_softmax(dim=1)
+            loss = -(log_probs * onehot).sum() / self.n + 0.5 * l2 * weight.square().sum()
+            residual = (log_probs.exp() - onehot) / self.n
+            weight.grad = torch.bmm(residual, self.x).add_(weight, alpha=l2)
+            self.bias.grad = residual.sum(dim=2, keepdim=True)
+        return loss
+
+    def _retarget(self, delta: float) -> bool:
+        """Correct the L-BFGS memory for an L2 change; False when it cannot be reused."""
+        assert self.optimizer is not None
+        state = self.optimizer.state[self.weight]
+        keys = ("old_dirs", "old_stps", "ro", "H_diag", "d", "t", "prev_flat_grad")
+        if any(state.get(key) is None for key in keys):
+            return False
+        k = self.weight.numel()  # the weights come first in the flat parameter vector
+        pairs = []
+        for y, s in zip(state["old_dirs"], state["old_stps"], strict=True):
+            y[:k].add_(s[:k], alpha=delta)
+            if float(y.dot(s)) > 1e-10:
+                pairs.append((y, s))
+        if not pairs:
+            return False
+        state["old_dirs"], state["old_stps"] = [y for y, _ in pairs], [s for _, s in pairs]
+        state["ro"] = [1.0 / float(y.dot(s)) for y, s in pairs]
+        y, s = pairs[-1]
+        state["H_diag"] = y.dot(s) / y.dot(y)
+        previous = self.weight.detach().flatten() - state["d"][:k] * state["t"]
+        state["prev_flat_grad"][:k].add_(previous, alpha=delta)
+        return True
 
 
 def fit_logistic(
@@ -80,47 +184,9 @@ def fit_logistic(
         >>> model.predict(x).tolist()
         [0, 0, 1, 1]
     """
-    if l2 < 0:
-        raise ConfigError(f"l2 must be >= 0, got {l2}")
-    single = x.dim() == 2
-    xb = x.unsqueeze(0) if single else x
-    yb = y.unsqueeze(0) if single else y
-    if xb.dim() != 3 or yb.shape != xb.shape[:2]:
-        raise ConfigError(f"features {tuple(x.shape)} and labels {tuple(y.shape)} do not match")
-    e, n, d = xb.shape
-    onehot = F.one_hot(yb.long(), num_classes).to(xb.dtype)
-    xt = xb.transpose(1, 2).contiguous()
-    weight = torch.zeros(e, d, num_classes, dtype=xb.dtype, device=xb.device)
-    bias = torch.zeros(e, num_classes, dtype=xb.dtype, device=xb.device)
-    if init is not None:
-        weight.copy_(init.weight.view_as(weight))
-        bias.copy_(init.bias.view_as(bias))
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    optimizer = torch.optim.LBFGS(
-        [weight, bias],
-        lr=1.0,
-        max_iter=max_iter,
-        tolerance_grad=tolerance,
-        tolerance_change=1e-9,
-        history_size=history_size,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> Tensor:
-        with torch.no_grad():
-            log_probs = torch.baddbmm(bias.unsqueeze(1), xb, weight).log_softmax(dim=-1)
-            loss = -(log_probs * onehot).sum() / n + 0.5 * l2 * weight.square().sum()
-            residual = (log_probs.exp() - onehot) / n
-            weight.grad = torch.bmm(xt, residual).add_(weight, alpha=l2)
-            bias.grad = residual.sum(dim=1)
-        return loss
-
-    optimizer.step(closure)
-    weight, bias = weight.detach(), bias.detach()
-    if single:
-        weight, bias = weight[0], bias[0]
-    return LogisticModel(weight, bias)
+    solver = LogisticSolver(x, y, num_classes, init=init, max_iter=max_iter, tolerance=tolerance,
+                            history_size=history_size)
+    return solver.fit(l2)
 
 
 METRICS = ("top1", "mean_per_class")

@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 
 from moeheads.errors import ConfigError, DataError
 from moeheads.eval.linear import l2_grid, linear_probe, split_validation
-from moeheads.eval.logistic import accuracy, fit_logistic
+from moeheads.eval.logistic import LogisticSolver, accuracy, fit_logistic
 
 
 def _problem(n: int = 300, d: int = 6, c: int = 3, noise: float = 0.5, seed: int = 0):
@@ -29,7 +29,7 @@ def test_matches_scikit_learn_at_the_same_regularisation() -> None:
     ref.fit(x.numpy(), y.numpy())
     probs = ours.logits(x).softmax(dim=1).numpy()
     np.testing.assert_allclose(probs, ref.predict_proba(x.numpy()), atol=1e-4)
-    np.testing.assert_allclose(ours.weight.numpy().T, ref.coef_, atol=1e-3)
+    np.testing.assert_allclose(ours.weight.numpy(), ref.coef_, atol=1e-3)
     # The unpenalised bias is defined up to a constant shared by the classes.
     bias = ours.bias.numpy()
     ref_bias = ref.intercept_
@@ -96,3 +96,13 @@ def test_user_errors() -> None:
         linear_probe(x, y, x, y, val_features=x)
     with pytest.raises(ConfigError):
         fit_logistic(x, y, 3, l2=-1.0)
+
+
+def test_solver_path_reuses_curvature_and_matches_fresh_fits() -> None:
+    # Carrying the L-BFGS memory across L2 weights must not change the solutions.
+    x, y, _ = _problem(n=400, d=12, c=4, noise=1.0, seed=5)
+    solver = LogisticSolver(x.double(), y, 4, max_iter=300, tolerance=1e-9)
+    for l2 in (10.0, 1.0, 0.1, 0.01):
+        along_path = solver.fit(l2)
+        fresh = fit_logistic(x.double(), y, 4, l2, max_iter=300, tolerance=1e-9)
+        torch.testing.assert_close(along_path.weight, fresh.weight, atol=1e-4, rtol=0)
