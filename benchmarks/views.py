@@ -8,7 +8,10 @@ the original of every image and end with normalised float32 tensors:
 - ``torchvision``: ``v2.Compose`` of the same ops, image by image in the workers,
   without recording parameters.
 
-Images/s counts source images (each with V views and the original). Run:
+Images/s counts source images (each with V views and the original). The main
+process runs the photometric step with one torch thread by default (``--threads``):
+the workers already occupy the cores, and with more intra-op threads than free
+cores its parallel regions stall whenever a thread is descheduled. Run:
 
     .venv/bin/python benchmarks/views.py               # CPU, side by side
     .venv/bin/python benchmarks/views.py --device cuda # + photometric alone on the GPU
@@ -163,8 +166,13 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="main-process torch threads (0: keep)"
+    )
     parser.add_argument("--repeats", type=int, default=20, help="photometric repeats (--device)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "cpu":
         run_cpu(args)
     else:

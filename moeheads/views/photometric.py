@@ -25,7 +25,7 @@ from moeheads.views.options import IMAGENET_MEAN, IMAGENET_STD, ViewOptions
 
 Index = Tensor | slice
 
-_CPU_CHUNK_BYTES = 4 << 20
+_CPU_CHUNK_BYTES = 16 << 20
 _BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = (
     JITTER_OPS.index(name) for name in ("brightness", "contrast", "saturation", "hue")
 )
@@ -67,7 +67,7 @@ class Photometric(nn.Module):
         kernel_size: Odd Gaussian blur kernel size.
         mean: Per-channel normalisation mean.
         std: Per-channel normalisation standard deviation.
-        chunk_size: Rows per chunk; ``None`` means about 4 MB of float32 pixels
+        chunk_size: Rows per chunk; ``None`` means about 16 MB of float32 pixels
             per chunk on CPU and the whole batch elsewhere.
     """
 
