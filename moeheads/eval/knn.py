@@ -49,7 +49,7 @@ def knn_scores(
     Args:
         train_features: ``[n, d]`` reference features (L2-normalised here).
         train_labels: ``[n]`` integer labels.
-        test_features: ``[m, d]`` query features, on the same device.
+        test_features: ``[m, d]`` query features (moved to the training features' device).
         k: Neighbours per query (capped at ``n``).
         temperature: ``T`` of the weights ``exp(sim / T)``.
         num_classes: Number of classes; ``max(train_labels) + 1`` when omitted.
@@ -67,10 +67,10 @@ def knn_scores(
     num_classes = num_classes or int(train_labels.max()) + 1
     k = min(k, len(train_labels))
     train = F.normalize(train_features.float(), dim=1)
-    labels = train_labels.long()
+    labels = train_labels.to(train.device).long()
     scores = []
     for start in range(0, len(test_features), chunk_size):
-        query = F.normalize(test_features[start:start + chunk_size].float(), dim=1)
+        query = F.normalize(test_features[start:start + chunk_size].to(train).float(), dim=1)
         sim, idx = (query @ train.T).topk(k, dim=1)
         votes = torch.zeros(len(query), num_classes, device=query.device)
         scores.append(votes.scatter_add_(1, labels[idx], (sim / temperature).exp()))

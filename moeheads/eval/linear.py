@@ -16,6 +16,7 @@ The L2 weight ``l2`` multiplies ``1/2 ||W||^2`` added to the *mean* cross-entrop
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -161,7 +162,7 @@ def linear_probe(
     return LinearProbeResult(best_l2, curve, best_val, test_acc, metric)
 
 
-def _prepare(device: torch.device):
+def _prepare(device: torch.device) -> Callable[[Tensor], Tensor]:
     def move(t: Tensor) -> Tensor:
         t = t.to(device)
         return t.float() if t.is_floating_point() else t
