@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,12 +85,64 @@ def list_components(
     console.print(table)
 
 
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a recipe field: --set trainer.epochs=3 (repeatable)."),
+]
+
+
+@app.command()
+def validate(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    overrides: SetOption = None,
+) -> None:
+    """Check a recipe and print it with every default filled in."""
+    from moeheads.recipe_io import dump_recipe, load_recipe
+
+    resolved = load_recipe(recipe, overrides or [])
+    console.print(dump_recipe(resolved), highlight=False, markup=False)
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    overrides: SetOption = None,
+    resume: Annotated[
+        str, typer.Option(help="auto (continue the newest valid checkpoint), never, or a path.")
+    ] = "auto",
+) -> None:
+    """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
+    from moeheads.recipe_io import load_recipe
+    from moeheads.train.distributed import shutdown_distributed
+    from moeheads.train.engine import Trainer
+
+    resolved = load_recipe(recipe, overrides or [])
+    try:
+        result = Trainer(resolved, resume=resume, console=console).run()
+    finally:
+        shutdown_distributed()
+    console.print(f"run finished: {result.run_dir}", highlight=False)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory or a checkpoint sidecar.")],
+    out: Annotated[Path, typer.Argument(help="Output .safetensors file (a .json sidecar too).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Write the backbone weights alone, loadable into a plain torchvision model."""
+    from moeheads.train.export import export_backbone
+
+    path = export_backbone(run_dir, out, prefix="encoder.backbone.module.", overwrite=overwrite)
+    console.print(f"backbone written to {path}", highlight=False)
+
+
 def main() -> None:
     """Entry point: runs the app and turns user errors into one line and exit code 2."""
     try:
         app()
     except MoeheadsError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 

@@ -162,7 +162,8 @@ class Registry(Generic[T]):
             ]
             if not problems:
                 return None
-            raise ConfigError(describe_validation_error(problems, f"{self.kind} {name!r}")) from None
+            owner = f"{self.kind} {name!r}"
+            raise ConfigError(describe_validation_error(problems, owner)) from None
 
     def create(self, name: str, **options: Any) -> T:
         """Build component ``name`` with ``options`` after validating them."""

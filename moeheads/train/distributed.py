@@ -1,0 +1,98 @@
+"""Process-group set-up for torchrun (``env://``) and the single-process case."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from moeheads.errors import ConfigError
+
+
+@dataclass
+class DistContext:
+    """Where this process runs and how many run beside it.
+
+    Attributes:
+        rank: Global rank (0 in a single process).
+        world_size: Number of processes.
+        local_rank: Rank on this node (selects the CUDA device).
+        device: The device this process trains on.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is rank 0 (which writes files and logs)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether several processes train together."""
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op in a single process)."""
+        if self.distributed:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        """The mean of a float over processes."""
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self._reduce_device())
+        dist.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def broadcast_object(self, obj: object) -> object:
+        """Rank 0's ``obj`` on every rank."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def _reduce_device(self) -> torch.device:
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when available, else ``cpu``; otherwise ``spec``."""
+    if spec == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"trainer.device is {spec!r} but CUDA is not available")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def init_distributed(device_spec: str = "auto") -> DistContext:
+    """Join the process group that ``torchrun`` describes, or run alone.
+
+    Reads ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; uses NCCL on CUDA and gloo on CPU.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_spec, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://")
+    return DistContext(rank, world_size, local_rank, device)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group, if any."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,115 @@
+"""Metrics as JSON lines, and progress on the terminal (a rich bar, or plain lines)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` (rank 0 only).
+
+    Args:
+        path: The file; ``None`` writes nothing (other ranks).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, kind: str, **values: Any) -> None:
+        """Append ``{"kind": kind, "time": ..., **values}``; non-finite floats become null."""
+        if self.path is None:
+            return
+        record = {"kind": kind, "time": round(time.time(), 3), **_finite(values)}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Every record of a ``metrics.jsonl`` file (an empty list when it does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _finite(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {k: _finite(v) for k, v in values.items()}
+    if isinstance(values, list | tuple):
+        return [_finite(v) for v in values]
+    if isinstance(values, float) and not math.isfinite(values):
+        return None
+    return values
+
+
+class TrainProgress:
+    """A progress display per epoch: a rich bar on a terminal, log lines otherwise.
+
+    Args:
+        console: Where to write.
+        enabled: ``False`` on ranks other than 0.
+        log_every: Steps between plain log lines.
+    """
+
+    def __init__(self, console: Console, enabled: bool = True, log_every: int = 10) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.log_every = log_every
+        self.live = enabled and console.is_terminal
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._epoch = 0
+        self._total = 0
+
+    def start_epoch(self, epoch: int, epochs: int, total_steps: int, done: int = 0) -> None:
+        """Begin the bar of ``epoch`` (0-based) with ``total_steps`` steps."""
+        self._epoch, self._total = epoch, total_steps
+        if not self.live:
+            return
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=total_steps, completed=done,
+                                             status="")
+
+    def step(self, step_in_epoch: int, loss: float, images_per_s: float, lr: float) -> None:
+        """Report a finished optimiser step (1-based within the epoch)."""
+        if not self.enabled:
+            return
+        status = f"loss {loss:.4f}  {images_per_s:,.0f} img/s  lr {lr:.3g}"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step_in_epoch, status=status)
+        elif step_in_epoch % self.log_every == 0 or step_in_epoch == self._total:
+            self.console.print(
+                f"epoch {self._epoch + 1} step {step_in_epoch}/{self._total}  {status}",
+                highlight=False,
+            )
+
+    def end_epoch(self) -> None:
+        """Close the bar."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def print(self, message: str) -> None:
+        """A line of text (rank 0 only)."""
+        if self.enabled:
+            self.console.print(message, highlight=False)

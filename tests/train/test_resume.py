@@ -1,0 +1,55 @@
+"""Resuming reproduces an uninterrupted run exactly (CPU, deterministic settings)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from moeheads.config import Recipe
+from moeheads.errors import MoeheadsError
+from moeheads.train.checkpoint import latest_valid_checkpoint
+from moeheads.train.engine import NonFiniteLossError, Trainer
+from tests.train.recipes import tiny_recipe
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    info = latest_valid_checkpoint(run)
+    assert info is not None
+    return load_file(str(info.model_path))
+
+
+def test_resume_after_a_kill_equals_a_straight_run(tmp_path: Path) -> None:
+    recipe = Recipe.model_validate(tiny_recipe(
+        tmp_path / "a", trainer__epochs=4, trainer__checkpoint_every=2,
+        trainer__deterministic=True, monitor__knn_every=0, monitor__cca_every=0,
+        heads__router={"name": "topk", "k": 2},  # noisy gates: RNG state must be restored
+    ))
+    Trainer(recipe, resume="never").run()
+    straight = recipe.run_dir
+    # a copy of the run as it was when killed right after the epoch-2 checkpoint
+    killed = tmp_path / "b" / "tiny"
+    shutil.copytree(straight, killed)
+    final = latest_valid_checkpoint(killed)
+    for path in (final.path, final.model_path, final.state_path):
+        path.unlink()
+    assert latest_valid_checkpoint(killed).epoch == 2
+    resumed = recipe.model_copy(update={"output_dir": tmp_path / "b"})
+    Trainer(resumed, resume="auto").run()
+    a, b = _weights(straight), _weights(killed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> None:
+    recipe = Recipe.model_validate(tiny_recipe(tmp_path, trainer__epochs=1))
+    Trainer(recipe, resume="never").run()
+    before = latest_valid_checkpoint(recipe.run_dir)
+    exploding = Recipe.model_validate(tiny_recipe(tmp_path, trainer__epochs=1,
+                                                  optimizer__lr=1e30, name="nan"))
+    with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
+        Trainer(exploding, resume="never").run()
+    assert isinstance(NonFiniteLossError("x"), MoeheadsError)
+    assert latest_valid_checkpoint(recipe.run_dir).path == before.path
