@@ -167,7 +167,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
-        "--threads", type=int, default=0, help="main-process torch threads (0: keep)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the main process (0: torch's default); the workers already "
+        "occupy the cores, so more threads oversubscribe them and stall the batched step",
     )
     parser.add_argument("--repeats", type=int, default=20, help="photometric repeats (--device)")
     args = parser.parse_args()
