@@ -16,7 +16,8 @@ def param_difference(params_a: Tensor, params_b: Tensor) -> Tensor:
     - brightness, contrast, saturation, hue and blur sigma: ``b - a``.
 
     Example:
-        >>> a = torch.zeros(11); b = torch.ones(11)
+        >>> import torch
+        >>> a, b = torch.zeros(11), torch.ones(11)
         >>> param_difference(a, b)[4].item()
         1.0
     """
