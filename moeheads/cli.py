@@ -112,16 +112,19 @@ def run(
     ] = "auto",
 ) -> None:
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
+    from moeheads.eval.runner import check_stages, finish_run
     from moeheads.recipe_io import load_recipe
     from moeheads.train.distributed import shutdown_distributed
     from moeheads.train.engine import Trainer
 
     resolved = load_recipe(recipe, overrides or [])
+    check_stages(resolved)
     try:
         result = Trainer(resolved, resume=resume, console=console).run()
     finally:
         shutdown_distributed()
     console.print(f"run finished: {result.run_dir}", highlight=False)
+    finish_run(resolved, result.run_dir, console)
 
 
 @app.command()
@@ -135,6 +138,49 @@ def export(
 
     path = export_backbone(run_dir, out, prefix="encoder.backbone.module.", overwrite=overwrite)
     console.print(f"backbone written to {path}", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    run_or_checkpoint: Annotated[
+        Path, typer.Argument(help="A run directory, checkpoint sidecar or backbone.safetensors.")
+    ],
+    protocol: Annotated[
+        str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance or routing.")
+    ],
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A protocol option: --set k=20 (repeatable; YAML values)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Evaluate a trained model with one protocol; the result goes to <run>/eval/."""
+    from moeheads.eval.results import summary_table
+    from moeheads.eval.runner import evaluate_run
+    from moeheads.recipe_io import apply_overrides
+
+    record, path = evaluate_run(run_or_checkpoint, protocol, apply_overrides({}, options or []),
+                                device)
+    console.print(summary_table(protocol, record["result"]["summary"]))
+    console.print(f"result written to {path}", highlight=False)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="The run directory.")]) -> None:
+    """Regenerate a run's report.md (tables and plots) from its files."""
+    from moeheads.eval.report import write_report
+
+    console.print(f"report written to {write_report(run_dir)}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+) -> None:
+    """Print the runs' losses, monitor values and evaluation results side by side."""
+    from moeheads.eval.compare import compare_table
+
+    console.print(compare_table(run_dirs))
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""Side-by-side comparison of runs (``moeheads compare RUN_A RUN_B ...``).
+
+Rows: the last epoch's loss parts and monitor values (kNN, 1-NN, CCA), then every
+headline number of every evaluation result any of the runs holds; ``-`` where a
+run lacks it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from moeheads.errors import ConfigError
+from moeheads.eval.report import MONITOR_KEYS, loss_parts
+from moeheads.eval.results import format_value, read_results
+from moeheads.train.progress import read_metrics
+
+
+def run_values(run_dir: Path) -> dict[str, Any]:
+    """Metric name -> value for one run (``training <name>`` and ``<result> <key>`` rows)."""
+    if not (run_dir / "recipe.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no recipe.yaml)")
+    epochs = [r for r in read_metrics(run_dir / "metrics.jsonl") if r.get("kind") == "epoch"]
+    values: dict[str, Any] = {}
+    if epochs:
+        last = epochs[-1]
+        values["epochs"] = last["epoch"]
+        for key in loss_parts(last):
+            values[f"final {key}"] = last[key]
+        for key in MONITOR_KEYS:
+            found = [r[key] for r in epochs if r.get(key) is not None]
+            if found:
+                values[key] = found[-1]
+    for stem, record in read_results(run_dir).items():
+        for key, value in record.get("result", {}).get("summary", {}).items():
+            values[f"{stem}: {key}"] = value
+    return values
+
+
+def compare_table(run_dirs: list[Path]) -> Table:
+    """A rich table with one column per run and one row per metric any run has."""
+    columns = {str(d): run_values(d) for d in run_dirs}
+    names = list(dict.fromkeys(k for values in columns.values() for k in values))
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("metric")
+    labels = [Path(d).name for d in columns]
+    for label, directory in zip(labels, columns, strict=True):
+        table.add_column(label if labels.count(label) == 1 else directory, justify="right")
+    for name in names:
+        table.add_row(name, *(format_value(values.get(name)) for values in columns.values()))
+    return table

@@ -1,0 +1,148 @@
+"""Run evaluation protocols on a trained model: ``moeheads eval`` and a recipe's stages.
+
+Example:
+    ``moeheads eval runs/star --protocol knn --set k=20`` is::
+
+        record, path = evaluate_run("runs/star", "knn", {"k": 20})
+        record["result"]["summary"]  # {'top1': ..., 'top5': ...}
+
+Every result is written to ``<run>/eval/<protocol>[-<dataset>].json`` (the dataset
+suffix when one dataset was named) as ``{"protocol", "options", "source", "step",
+"created", "result": {"summary": {...}, ...}}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from moeheads.config import Recipe
+from moeheads.errors import ConfigError
+from moeheads.eval import PROTOCOLS
+from moeheads.eval.context import EvalContext, StageOptions, as_component
+from moeheads.eval.loading import load_trained
+from moeheads.eval.results import summary_table, write_result
+from moeheads.eval.stages_heldout import (
+    CCAOptions,
+    EquivarianceOptions,
+    RoutingOptions,
+    run_cca,
+    run_equivariance,
+    run_routing,
+)
+from moeheads.eval.stages_labelled import (
+    FewShotOptions,
+    KNNOptions,
+    LinearOptions,
+    NN1Options,
+    run_fewshot,
+    run_knn,
+    run_linear,
+    run_nn1,
+)
+from moeheads.registry import describe_validation_error
+from moeheads.train.distributed import resolve_device
+
+#: Protocol name -> (options model, stage function).
+STAGES: dict[str, tuple[type[StageOptions], Callable[..., dict[str, Any]]]] = {
+    "knn": (KNNOptions, run_knn),
+    "nn1": (NN1Options, run_nn1),
+    "linear": (LinearOptions, run_linear),
+    "fewshot": (FewShotOptions, run_fewshot),
+    "cca": (CCAOptions, run_cca),
+    "equivariance": (EquivarianceOptions, run_equivariance),
+    "routing": (RoutingOptions, run_routing),
+}
+
+
+def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
+    """The validated options of a protocol's stage.
+
+    Raises:
+        ConfigError: Naming an unknown protocol (with close names) or the bad option.
+    """
+    if protocol not in STAGES:
+        PROTOCOLS.get(protocol)  # raises with the registered names
+        raise ConfigError(f"protocol {protocol!r} has no evaluation stage")
+    model = STAGES[protocol][0]
+    try:
+        return model.model_validate(dict(options))
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, f"protocol {protocol!r}")) from None
+
+
+def output_stem(protocol: str, options: StageOptions) -> str:
+    """``<protocol>`` or ``<protocol>-<dataset>`` when exactly one dataset was named."""
+    named = getattr(options, "dataset", None)
+    datasets = getattr(options, "datasets", None)
+    if named is None and datasets is not None and len(datasets) == 1:
+        named = datasets[0]
+    return protocol if named is None else f"{protocol}-{as_component(named).name}"
+
+
+def evaluate(
+    ctx: EvalContext, protocol: str, options: Mapping[str, Any]
+) -> tuple[dict[str, Any], Path]:
+    """Run one protocol and write its result file; returns the record and the file."""
+    validated = validate_stage(protocol, options)
+    ctx.stem = output_stem(protocol, validated)
+    result = STAGES[protocol][1](ctx, validated)
+    record = {
+        "protocol": protocol,
+        "options": validated.model_dump(mode="json"),
+        "source": str(ctx.trained.source),
+        "step": ctx.trained.step,
+        "result": result,
+    }
+    path = write_result(ctx.eval_dir, ctx.stem, record)
+    return record, path
+
+
+def evaluate_run(
+    run_or_checkpoint: str | Path, protocol: str, options: Mapping[str, Any],
+    device: str = "auto",
+) -> tuple[dict[str, Any], Path]:
+    """Load a run directory or checkpoint and run one protocol on it."""
+    validate_stage(protocol, options)  # before the (slower) model loading
+    target = resolve_device(device)
+    return evaluate(EvalContext(load_trained(run_or_checkpoint, target), target), protocol,
+                    options)
+
+
+def check_stages(recipe: Recipe) -> None:
+    """Validate a recipe's evaluation stages (before pretraining spends any time)."""
+    for index, stage in enumerate(recipe.evaluation):
+        try:
+            validate_stage(stage.protocol, stage.options)
+        except ConfigError as error:
+            raise ConfigError(f"evaluation[{index}]: {error}") from None
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def finish_run(recipe: Recipe, run_dir: Path, console: Console | None = None) -> Path | None:
+    """After pretraining (main process only): run the recipe's evaluation stages, write the
+    report; returns the report's path (``None`` on other processes)."""
+    from moeheads.eval.report import write_report
+
+    if not is_main_process():
+        return None
+    console = console or Console()
+    if recipe.evaluation:
+        device = resolve_device(recipe.trainer.device)
+        ctx = EvalContext(load_trained(run_dir, device), device)
+        for stage in recipe.evaluation:
+            record, path = evaluate(ctx, stage.protocol, stage.options)
+            console.print(summary_table(f"{stage.protocol} ({path.name})",
+                                        record["result"]["summary"]))
+    report = write_report(run_dir)
+    console.print(f"report written to {report}", highlight=False)
+    return report

@@ -1,0 +1,188 @@
+"""Evaluation stages on labelled datasets: ``knn``, ``nn1``, ``linear`` and ``fewshot``.
+
+Each stage takes an :class:`~moeheads.eval.context.EvalContext` and its validated
+options, and returns a plain dict whose ``summary`` holds the headline numbers.
+Options are the protocol's own (``k``, ``grid``, ``ways``, ...; see
+:data:`moeheads.eval.PROTOCOLS`) plus which data to use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from moeheads.config import Component
+from moeheads.data import FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
+from moeheads.eval import PROTOCOLS
+from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
+from moeheads.eval.fewshot import fewshot_eval
+from moeheads.eval.knn import knn_classify
+from moeheads.eval.linear import linear_probe
+
+
+def core_options(options: BaseModel, protocol: str, *skip: str) -> dict[str, Any]:
+    """The values of ``protocol``'s own keyword options (see :data:`PROTOCOLS`)."""
+    names = PROTOCOLS.get(protocol).options.model_fields
+    return {name: getattr(options, name) for name in names if name not in skip}
+
+
+def unique_names(components: Sequence[Component]) -> list[str]:
+    """Display names: the dataset name, with its root's folder name where names repeat."""
+    names = [c.name for c in components]
+    return [
+        f"{c.name}:{Path(str(c.options.get('root', '?'))).name}" if names.count(c.name) > 1
+        else c.name
+        for c in components
+    ]
+
+
+class PairOptions(StageOptions):
+    """A labelled train/test pair: ``dataset`` (with ``root``), or ``train`` and ``test``.
+
+    Attributes:
+        dataset: A dataset whose ``train`` and ``test`` splits are used.
+        root: The folder of ``dataset`` (or of ``train``/``test`` given by name).
+        train: The reference images (the recipe's ``probe_train`` by default).
+        test: The classified images (the recipe's ``probe_test`` by default).
+        max_images: Use at most this many images of each split.
+    """
+
+    dataset: DatasetRef | None = None
+    root: Path | None = None
+    train: DatasetRef | None = None
+    test: DatasetRef | None = None
+    max_images: int | None = Field(None, ge=1)
+
+
+class KNNOptions(PairOptions, PROTOCOLS.get("knn").options):  # type: ignore[misc]
+    """``knn`` options: the pair plus ``k``, ``temperature``, ``chunk_size``."""
+
+
+class NN1Options(PairOptions, PROTOCOLS.get("nn1").options):  # type: ignore[misc]
+    """``nn1`` options: the pair plus ``chunk_size``."""
+
+
+def _pair(ctx: EvalContext, o: PairOptions, protocol: str) -> tuple[Component, Component]:
+    if o.dataset is not None:
+        return as_component(o.dataset, o.root, "train"), as_component(o.dataset, o.root, "test")
+    train = as_component(o.train, o.root) if o.train is not None else ctx.probe("train", protocol)
+    test = as_component(o.test, o.root) if o.test is not None else ctx.probe("test", protocol)
+    return train, test
+
+
+def _neighbours(ctx: EvalContext, o: PairOptions, protocol: str, k: int,
+                temperature: float) -> dict[str, Any]:
+    train_c, test_c = _pair(ctx, o, protocol)
+    train = ctx.features(train_c, o, o.max_images)
+    test = ctx.features(test_c, o, o.max_images)
+    result = knn_classify(train.features.to(ctx.device), train.labels, test.features, test.labels,
+                          k=k, temperature=temperature, chunk_size=o.chunk_size)
+    summary = {"top1": result.top1} if protocol == "nn1" else {"top1": result.top1,
+                                                                "top5": result.top5}
+    return {"summary": summary, "k": k, "train": {"dataset": train_c.name, "images": len(train[1])},
+            "test": {"dataset": test_c.name, "images": len(test[1])}}
+
+
+def run_knn(ctx: EvalContext, o: KNNOptions) -> dict[str, Any]:
+    """Weighted kNN accuracy (top-1, top-5) of frozen features."""
+    return _neighbours(ctx, o, "knn", o.k, o.temperature)
+
+
+def run_nn1(ctx: EvalContext, o: NN1Options) -> dict[str, Any]:
+    """1-nearest-neighbour cosine accuracy (STAR's monitor)."""
+    return _neighbours(ctx, o, "nn1", 1, 0.1)
+
+
+class LinearOptions(StageOptions, PROTOCOLS.get("linear").options):  # type: ignore[misc]
+    """``linear`` options.
+
+    Attributes:
+        datasets: Datasets with ``train``, ``val`` and ``test`` splits (the 11 transfer
+            datasets by default); each is reported with its usual metric, others with
+            ``metric``.
+        root: The folder holding every dataset's files (where an entry names none).
+        in_domain: A dataset with ``train`` and ``test`` splits (``val_fraction`` of
+            train is held out), reported apart from the mean.
+        max_images: Use at most this many images of each split.
+    """
+
+    datasets: list[DatasetRef] = Field(default_factory=lambda: list(TRANSFER_SUITE))
+    root: Path | None = None
+    in_domain: DatasetRef | None = None
+    max_images: int | None = Field(None, ge=1)
+
+
+def _probe(ctx: EvalContext, o: LinearOptions, ref: DatasetRef, splits: tuple[str, ...]
+           ) -> dict[str, Any]:
+    parts = [ctx.features(as_component(ref, o.root, s), o, o.max_images) for s in splits]
+    name = as_component(ref).name
+    options = core_options(o, "linear", "metric", "device")
+    options["metric"] = TRANSFER_METRICS.get(name, o.metric)
+    options["device"] = o.device or ctx.device
+    train, test, *val = parts
+    val_args = (val[0].features, val[0].labels) if val else ()
+    result = linear_probe(train.features, train.labels, test.features, test.labels, *val_args,
+                          **options)
+    return {"metric": result.metric, "test_accuracy": result.test_accuracy,
+            "val_accuracy": result.val_accuracy, "l2": result.l2,
+            "images": {s: len(p.labels) for s, p in zip(splits, parts, strict=True)}}
+
+
+def run_linear(ctx: EvalContext, o: LinearOptions) -> dict[str, Any]:
+    """Linear transfer: L2 swept on ``val``, refit on train + val, scored on ``test``."""
+    components = [as_component(d, o.root) for d in o.datasets]
+    details = {
+        name: _probe(ctx, o, ref, ("train", "test", "val"))
+        for name, ref in zip(unique_names(components), o.datasets, strict=True)
+    }
+    summary = {name: d["test_accuracy"] for name, d in details.items()}
+    if details:
+        summary["mean"] = sum(summary.values()) / len(summary)
+    result: dict[str, Any] = {"summary": summary, "datasets": details}
+    if o.in_domain is not None:
+        name = as_component(o.in_domain).name
+        result["in_domain"] = {name: _probe(ctx, o, o.in_domain, ("train", "test"))}
+        summary[f"in-domain {name}"] = result["in_domain"][name]["test_accuracy"]
+    return result
+
+
+class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: ignore[misc]
+    """``fewshot`` options.
+
+    Attributes:
+        datasets: Datasets to draw episodes from (the few-shot suite by default).
+        root: The folder holding every dataset's files (where an entry names none).
+        split: The split episodes are drawn from.
+        shots: Support images per class; one evaluation per value.
+        max_images: Use at most this many images of the split.
+    """
+
+    datasets: list[DatasetRef] = Field(default_factory=lambda: list(FEWSHOT_SUITE))
+    root: Path | None = None
+    split: str = "test"
+    shots: list[int] = Field(default_factory=lambda: [1, 5])  # type: ignore[assignment]
+    max_images: int | None = Field(None, ge=1)
+
+
+def run_fewshot(ctx: EvalContext, o: FewShotOptions) -> dict[str, Any]:
+    """N-way K-shot accuracy with a 95% confidence interval, per dataset and K."""
+    components = [as_component(d, o.root, o.split) for d in o.datasets]
+    options = core_options(o, "fewshot", "shots")
+    details: dict[str, dict[str, Any]] = {}
+    summary: dict[str, float] = {}
+    for name, component in zip(unique_names(components), components, strict=True):
+        data = ctx.features(component, o, o.max_images)
+        for shots in o.shots:
+            result = fewshot_eval(data.features.to(ctx.device), data.labels.to(ctx.device),
+                                  shots=shots, **options)
+            key = f"{o.ways}-way {shots}-shot"
+            details.setdefault(name, {})[key] = {"accuracy": result.accuracy, "ci95": result.ci95}
+            summary[f"{name} {shots}-shot"] = result.accuracy
+    for shots in o.shots:
+        values = [summary[f"{name} {shots}-shot"] for name in details]
+        if len(values) > 1:
+            summary[f"mean {shots}-shot"] = sum(values) / len(values)
+    return {"summary": summary, "datasets": details, "episodes": o.num_episodes}
