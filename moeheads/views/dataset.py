@@ -89,7 +89,15 @@ class ViewsDataset(Dataset[ViewSample]):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> ViewSample:
-        item = self.dataset[index]
+        return self._sample(index, self.dataset[index])
+
+    def __getitems__(self, indices: list[int]) -> list[ViewSample]:
+        """Several samples; fetches their images in one call when the dataset can."""
+        fetch = getattr(self.dataset, "__getitems__", None)
+        items = fetch(indices) if fetch is not None else [self.dataset[i] for i in indices]
+        return [self._sample(index, item) for index, item in zip(indices, items, strict=True)]
+
+    def _sample(self, index: int, item: Any) -> ViewSample:
         image, label = item if isinstance(item, tuple) else (item, None)
         image = to_image_tensor(image)
         generator = torch.Generator().manual_seed(sample_seed(self.seed, self.epoch, index))
