@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/heads_demo.py
+	$(BIN)/moeheads run recipes/quickstart.yaml
 
 test: lint pytest docs
 

@@ -37,9 +37,9 @@ def test_small_image_stem_has_no_maxpool() -> None:
 
 def test_zero_init_residual_is_applied() -> None:
     net = create_backbone("torchvision:resnet18").module
-    assert float(net.layer1[0].bn2.weight.abs().sum()) == 0.0
+    assert float(net.layer1[0].bn2.weight.detach().abs().sum()) == 0.0
     net = create_backbone("torchvision:resnet18", zero_init_residual=False).module
-    assert float(net.layer1[0].bn2.weight.abs().sum()) > 0.0
+    assert float(net.layer1[0].bn2.weight.detach().abs().sum()) > 0.0
 
 
 def test_user_module_with_and_without_dimension() -> None:
