@@ -189,7 +189,8 @@ def main() -> None:
         app()
     except MoeheadsError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        interrupted = type(error).__name__ == "InterruptedRunError"
+        raise SystemExit(130 if interrupted else 2) from None
 
 
 if __name__ == "__main__":

@@ -283,7 +283,6 @@ class _Loop:
             if micro % trainer.accumulate:
                 continue
             self._optimizer_step()
-            self._step_in_epoch += 1
             scalars = out.loss.scalars()
             for name, value in scalars.items():
                 sums[name] = sums.get(name, 0.0) + value
@@ -320,6 +319,7 @@ class _Loop:
         if self.model.target is not None:
             self.model.target.update(self.model.encoder, self.global_step, self.total_steps)
         self.global_step += 1
+        self._step_in_epoch += 1
 
     def _check_finite(self, loss: torch.Tensor, epoch: int) -> None:
         finite = torch.isfinite(loss.detach()).float()

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from moeheads.config import Recipe
 from moeheads.errors import MoeheadsError
 from moeheads.train.checkpoint import latest_valid_checkpoint
-from moeheads.train.engine import NonFiniteLossError, Trainer
+from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer, _Loop
 from tests.train.recipes import tiny_recipe
 
 
@@ -53,3 +53,32 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> Non
         Trainer(exploding, resume="never").run()
     assert isinstance(NonFiniteLossError("x"), MoeheadsError)
     assert latest_valid_checkpoint(recipe.run_dir).path == before.path
+
+
+def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {"trainer__epochs": 2, "trainer__deterministic": True,
+               "monitor__knn_every": 0, "monitor__cca_every": 0}
+    straight = Recipe.model_validate(tiny_recipe(tmp_path / "a", **options))
+    Trainer(straight, resume="never").run()
+
+    interrupted = Recipe.model_validate(tiny_recipe(tmp_path / "b", **options))
+    original_step = _Loop._optimizer_step
+
+    def step_then_ctrl_c(loop: _Loop) -> None:
+        original_step(loop)
+        if loop.global_step == 6:  # the middle of the second epoch (4 steps per epoch)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_Loop, "_optimizer_step", step_then_ctrl_c)
+    with pytest.raises(InterruptedRunError, match="--resume auto"):
+        Trainer(interrupted, resume="never").run()
+    info = latest_valid_checkpoint(interrupted.run_dir)
+    assert (info.step, info.epoch) == (6, 1)
+
+    monkeypatch.setattr(_Loop, "_optimizer_step", original_step)
+    Trainer(interrupted, resume="auto").run()
+    a, b = _weights(straight.run_dir), _weights(interrupted.run_dir)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
