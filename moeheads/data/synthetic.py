@@ -76,6 +76,8 @@ class SyntheticShapes(ImageDataset):
         num_classes: Use the first ``num_classes`` shapes (2 to 10).
         scale_range: Range of ``scale``.
         noise: Amplitude of the per-pixel noise (0 to 1).
+        texture: Contrast of the background texture: 1 blends the two background
+            colours fully, 0 gives a flat background of their mean colour.
     """
 
     def __init__(
@@ -87,9 +89,15 @@ class SyntheticShapes(ImageDataset):
         num_classes: int = 10,
         scale_range: tuple[float, float] = (0.35, 0.65),
         noise: float = 0.06,
+        texture: float = 1.0,
     ) -> None:
         if not 2 <= num_classes <= len(SHAPES):
             raise ValueError(f"num_classes must be in 2..{len(SHAPES)}, got {num_classes}")
+        low, high = scale_range
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(f"scale_range must satisfy 0 < low <= high <= 1, got {scale_range}")
+        if not 0.0 <= texture <= 1.0:
+            raise ValueError(f"texture must be in [0, 1], got {texture}")
         shape_names = list(SHAPES)[:num_classes]
         super().__init__(torch.arange(length) % num_classes, shape_names, name="synthetic_shapes")
         self.size = size
@@ -97,6 +105,7 @@ class SyntheticShapes(ImageDataset):
         self.split = split
         self.scale_range = scale_range
         self.noise = noise
+        self.texture = texture
         self._stream = (seed & _MASK, _SPLITS[split])
 
     def _uniform(self, indices: Tensor, stream: int, *more: Tensor | int) -> Tensor:
@@ -180,6 +189,8 @@ class SyntheticShapes(ImageDataset):
             field, size=(self.size, self.size), mode="bicubic", align_corners=False
         )
         field = field.clamp(0, 1)  # [B, 1, H, W]
+        if self.texture != 1.0:
+            field = 0.5 + self.texture * (field - 0.5)
         first, second = colours[0][:, :, None, None], colours[1][:, :, None, None]
         return first * field + second * (1 - field)
 
@@ -208,6 +219,8 @@ def synthetic_shapes(
     seed: int = 0,
     num_classes: int = 10,
     noise: float = 0.06,
+    scale_range: tuple[float, float] = (0.35, 0.65),
+    texture: float = 1.0,
 ) -> SyntheticShapes:
     """Procedurally drawn shapes with known class, hue and pose; needs no files (the default).
 
@@ -220,7 +233,13 @@ def synthetic_shapes(
         seed: Seed of the whole dataset.
         num_classes: Use the first ``num_classes`` of the ten shapes.
         noise: Amplitude of the per-pixel noise.
+        scale_range: Range of the shape radius as a share of half the image side
+            (``0 < low <= high <= 1``).
+        texture: Contrast of the background texture (1: full, 0: a flat colour).
     """
     del root, download
     count = _DEFAULT_LENGTH[split] if length is None else length
-    return SyntheticShapes(count, size, seed, split, num_classes, noise=noise)
+    return SyntheticShapes(
+        count, size, seed, split, num_classes, scale_range=tuple(scale_range), noise=noise,
+        texture=texture,
+    )

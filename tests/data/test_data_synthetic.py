@@ -116,3 +116,23 @@ def test_learnable_by_a_tiny_cnn() -> None:
             optimiser.step()
     accuracy = float((net(x_test).argmax(1) == test.targets).float().mean())
     assert accuracy > 0.3, accuracy
+
+
+def test_scale_range_and_texture_options() -> None:
+    default = create_dataset("synthetic_shapes", length=40, size=32)
+    same = create_dataset(
+        "synthetic_shapes", length=40, size=32, scale_range=(0.35, 0.65), texture=1.0
+    )
+    assert torch.equal(default.render(torch.arange(40)), same.render(torch.arange(40)))
+    large = create_dataset("synthetic_shapes", length=100, scale_range=[0.55, 0.85])
+    scale = large.factors(torch.arange(100))["scale"]
+    assert ((scale >= 0.55) & (scale <= 0.85)).all() and scale.std() > 0.05
+    flat = SyntheticShapes(length=40, size=32, noise=0.0, texture=0.0)
+    textured = SyntheticShapes(length=40, size=32, noise=0.0)
+    background = flat._background(torch.arange(40))
+    assert background.std(dim=(2, 3)).max() < 1e-5  # one colour per image
+    assert textured._background(torch.arange(40)).std(dim=(2, 3)).mean() > 0.01
+    with pytest.raises(ValueError, match="texture"):
+        SyntheticShapes(texture=1.5)
+    with pytest.raises(ValueError, match="scale_range"):
+        SyntheticShapes(scale_range=(0.7, 0.5))
