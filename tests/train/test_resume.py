@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 from moeheads.config import Recipe
 from moeheads.errors import MoeheadsError
 from moeheads.train.checkpoint import latest_valid_checkpoint
-from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer, _Loop
+from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer
+from moeheads.train.loop import TrainLoop
 from tests.train.recipes import tiny_recipe
 
 
@@ -64,20 +65,20 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(
     Trainer(straight, resume="never").run()
 
     interrupted = Recipe.model_validate(tiny_recipe(tmp_path / "b", **options))
-    original_step = _Loop._optimizer_step
+    original_step = TrainLoop._optimizer_step
 
-    def step_then_ctrl_c(loop: _Loop) -> None:
+    def step_then_ctrl_c(loop: TrainLoop) -> None:
         original_step(loop)
         if loop.global_step == 6:  # the middle of the second epoch (4 steps per epoch)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_Loop, "_optimizer_step", step_then_ctrl_c)
+    monkeypatch.setattr(TrainLoop, "_optimizer_step", step_then_ctrl_c)
     with pytest.raises(InterruptedRunError, match="--resume auto"):
         Trainer(interrupted, resume="never").run()
     info = latest_valid_checkpoint(interrupted.run_dir)
     assert (info.step, info.epoch) == (6, 1)
 
-    monkeypatch.setattr(_Loop, "_optimizer_step", original_step)
+    monkeypatch.setattr(TrainLoop, "_optimizer_step", original_step)
     Trainer(interrupted, resume="auto").run()
     a, b = _weights(straight.run_dir), _weights(interrupted.run_dir)
     for key in a:

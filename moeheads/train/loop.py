@@ -1,0 +1,184 @@
+"""One epoch after another: steps, monitoring, checkpoints (used by :class:`Trainer`)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from moeheads import __version__
+from moeheads.errors import MoeheadsError
+from moeheads.train.build import build_dataset
+from moeheads.train.checkpoint import save_checkpoint
+from moeheads.train.distributed import DistContext
+from moeheads.train.model import PretrainModel
+from moeheads.train.monitor import GateBuffer, probe_metrics
+from moeheads.train.progress import MetricsLog, TrainProgress
+from moeheads.train.sampler import EpochSampler
+from moeheads.views import ViewsDataset
+
+if TYPE_CHECKING:
+    from moeheads.train.engine import Trainer
+
+
+class NonFiniteLossError(MoeheadsError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class InterruptedRunError(MoeheadsError):
+    """Training was interrupted (Ctrl-C) after a checkpoint was written."""
+
+
+
+class TrainLoop:
+    """The epoch/step loop of one :class:`~moeheads.train.engine.Trainer` run."""
+
+    def __init__(self, trainer: Trainer, ctx: DistContext, model: PretrainModel,
+                 network: nn.Module, optimizer, scheduler, scaler, dtype, photometric,
+                 loader, views: ViewsDataset, sampler: EpochSampler, steps_per_epoch: int,
+                 total_steps: int) -> None:
+        self.t = trainer
+        self.recipe = trainer.recipe
+        self.ctx = ctx
+        self.model, self.network = model, network
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.dtype = dtype
+        self.photometric = photometric
+        self.loader, self.views, self.sampler = loader, views, sampler
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.log = MetricsLog(trainer.run_dir / "metrics.jsonl" if ctx.is_main else None)
+        self.progress = TrainProgress(trainer.console, ctx.is_main, self.recipe.trainer.log_every)
+        self.gates = GateBuffer()
+        self.probe = None
+        data = self.recipe.data
+        if data.probe_train is not None and ctx.is_main:
+            self.probe = (build_dataset(data.probe_train), build_dataset(data.probe_test))
+
+    def train(self, start_epoch: int, start_step: int, global_step: int) -> dict[str, Any]:
+        trainer = self.recipe.trainer
+        self.global_step = global_step
+        metrics: dict[str, Any] = {}
+        for epoch in range(start_epoch, trainer.epochs):
+            first = start_step if epoch == start_epoch else 0
+            try:
+                metrics = self._epoch(epoch, first)
+            except KeyboardInterrupt:
+                self.progress.end_epoch()
+                self._save(epoch, self._step_in_epoch)
+                raise InterruptedRunError(
+                    f"interrupted at epoch {epoch + 1}, step {self.global_step}; checkpoint "
+                    f"written, continue with: moeheads run RECIPE --resume auto"
+                ) from None
+            last = epoch + 1 == trainer.epochs
+            if (epoch + 1) % trainer.checkpoint_every == 0 or last:
+                self._save(epoch + 1, 0)
+            self.ctx.barrier()
+        return metrics
+
+    def _epoch(self, epoch: int, first_step: int) -> dict[str, Any]:
+        trainer = self.recipe.trainer
+        self.sampler.set_epoch(epoch, first_step * trainer.accumulate)
+        self.views.set_epoch(epoch)
+        self.gates.clear()
+        self.network.train()
+        self._step_in_epoch = first_step
+        sums: dict[str, float] = {}
+        count = 0
+        self.progress.start_epoch(epoch, trainer.epochs, self.steps_per_epoch, first_step)
+        tic, images = time.perf_counter(), 0
+        micro = 0
+        for batch in self.loader:
+            prepared = self.photometric.prepare(batch, self.ctx.device)
+            if trainer.channels_last:
+                prepared.views = prepared.views.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.ctx.device.type, dtype=self.dtype or torch.float32,
+                                enabled=self.dtype is not None):
+                out = self.network(prepared)
+            loss = out.loss.loss
+            self._check_finite(loss, epoch)
+            self.scaler.scale(loss / trainer.accumulate).backward()
+            images += prepared.views.shape[1] * self.ctx.world_size
+            micro += 1
+            if micro % trainer.accumulate:
+                continue
+            self._optimizer_step()
+            scalars = out.loss.scalars()
+            for name, value in scalars.items():
+                sums[name] = sums.get(name, 0.0) + value
+            count += 1
+            self.gates.add(out.gates)
+            lr = self.optimizer.param_groups[0]["lr"]
+            rate = images / max(time.perf_counter() - tic, 1e-9)
+            self.progress.step(self._step_in_epoch, scalars["loss"], rate, lr)
+            if self.global_step % trainer.log_every == 0:
+                self.log.write("step", epoch=epoch + 1, step=self.global_step, lr=lr,
+                               images_per_s=rate, **scalars)
+        self.progress.end_epoch()
+        summary = {name: total / max(count, 1) for name, total in sums.items()}
+        summary["images_per_s"] = images / max(time.perf_counter() - tic, 1e-9)
+        summary.update(self._monitor(epoch))
+        if self.ctx.is_main:
+            routing = self.gates.stats() if self.recipe.monitor.routing else None
+            self.log.write("epoch", epoch=epoch + 1, step=self.global_step, **summary,
+                           routing=routing)
+            shown = {k: v for k, v in summary.items() if "/" not in k}
+            self.progress.print(f"epoch {epoch + 1}/{trainer.epochs}  " + "  ".join(
+                f"{k} {v:.4g}" for k, v in shown.items()))
+        return summary
+
+    def _optimizer_step(self) -> None:
+        trainer = self.recipe.trainer
+        if trainer.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), trainer.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.model.target is not None:
+            self.model.target.update(self.model.encoder, self.global_step, self.total_steps)
+        self.global_step += 1
+        self._step_in_epoch += 1
+
+    def _check_finite(self, loss: torch.Tensor, epoch: int) -> None:
+        finite = torch.isfinite(loss.detach()).float()
+        if self.ctx.distributed:
+            finite = torch.tensor(self.ctx.mean(float(finite)))
+        if float(finite) < 1.0:
+            raise NonFiniteLossError(
+                f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step "
+                f"{self.global_step}; the last good checkpoint in {self.t.run_dir / 'checkpoints'}"
+                " is intact (lower the learning rate or use fp32, then --resume auto)"
+            )
+
+    def _monitor(self, epoch: int) -> dict[str, float]:
+        monitor = self.recipe.monitor
+        out: dict[str, float] = {}
+        if self.probe is not None:
+            knn = monitor.knn_every and (epoch + 1) % monitor.knn_every == 0
+            with_cca = monitor.cca_every and (epoch + 1) % monitor.cca_every == 0
+            if knn or with_cca:
+                views = self.recipe.views
+                out = probe_metrics(
+                    self.model, *self.probe, image_size=views.size, mean=views.mean,
+                    std=views.std, device=self.ctx.device, knn_k=monitor.knn_k,
+                    knn_temperature=monitor.knn_temperature, max_images=monitor.probe_images,
+                    with_knn=bool(knn), with_cca=bool(with_cca),
+                )
+        self.ctx.barrier()
+        return out
+
+    def _save(self, epoch: int, step_in_epoch: int) -> None:
+        if not self.ctx.is_main:
+            return
+        save_checkpoint(
+            self.t.run_dir, self.model, step=self.global_step, epoch=epoch,
+            optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
+            recipe_hash=self.recipe.hash(), extra={"step_in_epoch": step_in_epoch},
+            metadata={"architecture": self.recipe.backbone.name,
+                      "feature_dim": str(self.model.backbone.feature_dim),
+                      "moeheads_version": __version__},
+            keep_last=self.recipe.trainer.keep_last, overwrite=True,
+        )
