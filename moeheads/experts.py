@@ -2,8 +2,9 @@
 
 Shapes use einsum letters: ``b`` rows, ``d`` input features, ``n`` experts,
 ``h``/``o`` layer widths. Layer l of every expert is one stacked weight
-``[n, in_l, out_l]``; the first layer is one GEMM ``[b, d] @ [d, n*h]``, later
-layers one batched matmul. BatchNorm on a hidden layer is a single
+``[n, in_l, out_l]`` and every layer is one batched matmul over the experts (the
+first reads the rows through a broadcast view, so neither they nor the weights are
+copied). BatchNorm on a hidden layer is a single
 ``BatchNorm1d(n*h)``: its channels are independent, so each expert keeps its own
 statistics exactly as N separate ``BatchNorm1d(h)`` would.
 """
@@ -105,20 +106,19 @@ class ExpertBank(nn.Module):
             raise ConfigError(
                 f"ExpertBank expects features [B, {self.in_features}], got {list(h.shape)}"
             )
-        n = self.num_experts
+        n, rows = self.num_experts, h.shape[0]
         last = self.num_layers - 1
-        # Layer 0: one GEMM for all experts, giving [b, n*h] (the BatchNorm layout).
-        w0 = rearrange(self.weights[0], "n d h -> d (n h)")
-        x = h @ w0
-        if last == 0:
-            return rearrange(x, "b (n o) -> n b o", n=n) + self.biases[-1][:, None, :].to(x.dtype)
-        x = self._hidden_post(x, 0)
-        for layer in range(1, self.num_layers):
-            # a strided view, not a copy: bmm reads [n, b, h] straight from [b, n*h]
-            x = torch.bmm(x.view(x.shape[0], n, -1).transpose(0, 1), self.weights[layer])
+        # Layer 0 reads h through a stride-0 view [n, b, d]: no copy of h, and unlike
+        # one GEMM against the weights rearranged to [d, n*h], no copy of the weights
+        # (nor of their gradient) on every call.
+        x = h.expand(n, -1, -1)
+        for layer, weight in enumerate(self.weights):
+            x = torch.bmm(x, weight)  # [n, b, out_l]
             if layer == last:
                 return x + self.biases[-1][:, None, :].to(x.dtype)
-            x = self._hidden_post(rearrange(x, "n b h -> b (n h)"), layer)
+            x = self._hidden_post(rearrange(x, "n b h -> b (n h)"), layer)  # BatchNorm layout
+            # a strided view, not a copy: bmm reads [n, b, h] straight from [b, n*h]
+            x = x.view(rows, n, -1).transpose(0, 1)
         raise AssertionError("unreachable")
 
     def _hidden_post(self, x: Tensor, layer: int) -> Tensor:

@@ -1,0 +1,207 @@
+"""Training throughput of the STL-10 STAR recipe on synthetic STL-10-shaped data.
+
+The recipe is the paper's STL-10 setup (torchvision ResNet-18 at 96 px, 16 experts,
+``star`` router, ``ntxent`` + ``star_eq`` at temperature 0.2, batch 256, SGD lr 0.03,
+momentum 0.9, weight decay 5e-4), built by :func:`moeheads.train.build.build_model`.
+The data are random uint8 ``[3, 96, 96]`` images held in memory, fed through the full
+view pipeline the engine uses: :class:`~moeheads.views.ViewsDataset` (sampling, crop,
+resize, flip) in DataLoader workers, then :class:`~moeheads.views.Photometric` (jitter,
+grayscale, blur, normalise) on the device. Each step is the engine's: photometric step,
+forward under autocast, finiteness check, backward, SGD step, loss scalars. With
+channels_last the backbone's weights and every view and original image are
+channels-last.
+
+For each of the four combinations of bf16 autocast and channels_last it prints
+images/s (source images, each with two views and the original) and the projected
+time of 200 epochs of STL-10's 105,000 train + unlabeled images; first it prints the
+rate of the input pipeline alone (loader + photometric step), the ceiling for all.
+Run:
+
+    .venv/bin/python benchmarks/gpu_throughput.py                     # CUDA, 50 steps each
+    .venv/bin/python benchmarks/gpu_throughput.py --steps 100 --workers 12
+    .venv/bin/python benchmarks/gpu_throughput.py --device cpu --steps 2   # a slow check
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import time
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from moeheads.config import Recipe
+from moeheads.train.build import build_model
+from moeheads.train.optim import build_optimizer
+from moeheads.views import Photometric, PreparedViews, ViewSampler, ViewsDataset, collate_views
+from moeheads.views.batch import Views
+
+IMAGE_SIZE = 96
+EPOCHS = 200
+STL10_IMAGES = 105_000
+
+
+class SyntheticSTL10(Dataset[tuple[torch.Tensor, int]]):
+    """``n`` random uint8 images ``[3, 96, 96]`` held in memory, label -1 (unlabeled)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        shape = (n, 3, IMAGE_SIZE, IMAGE_SIZE)
+        self.images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], -1
+
+
+def star_stl10(batch: int, bf16: bool, channels_last: bool) -> Recipe:
+    """The STL-10 STAR recipe (data fields are placeholders: the images are synthetic)."""
+    return Recipe.model_validate({
+        "name": "star_stl10",
+        "data": {"dataset": {"name": "stl10", "root": "data/stl10", "split": "train+unlabeled"}},
+        "views": {"size": IMAGE_SIZE, "num_views": 2, "original": True},
+        "backbone": {"name": "torchvision:resnet18"},
+        "heads": {"num_experts": 16, "out_features": 128, "router": {"name": "star"}},
+        "tasks": {
+            "inv": {"name": "ntxent", "temperature": 0.2, "weight": 1.0},
+            "eq": {"name": "star_eq", "temperature": 0.2, "weight": 1.0},
+        },
+        "optimizer": {"name": "sgd", "lr": 0.03, "momentum": 0.9, "weight_decay": 5e-4},
+        "schedule": {"name": "cosine"},
+        "trainer": {"epochs": EPOCHS, "batch_size": batch,
+                    "precision": "bf16" if bf16 else "fp32", "channels_last": channels_last},
+    })
+
+
+def batches(loader: DataLoader) -> Iterator[Views]:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def channels_last(images: torch.Tensor) -> torch.Tensor:
+    """``images[..., C, H, W]`` laid out so that every ``[C, H, W]`` image is channels-last.
+
+    ``Tensor.contiguous(memory_format=torch.channels_last)`` accepts only 4-D tensors;
+    the views are ``[V, B, C, H, W]``.
+    """
+    return images.movedim(-3, -1).contiguous().movedim(-1, -3)
+
+
+def pipeline_rate(
+    source: Iterator[Views], photometric: Photometric, device: torch.device, steps: int
+) -> float:
+    """Images/s of the input pipeline alone: loader + photometric step on the device."""
+    next(source)
+    sync(device)
+    tic = time.perf_counter()
+    images = 0
+    for batch in itertools.islice(source, steps):
+        prepared = photometric.prepare(batch, device)
+        images += prepared.views.shape[1]
+    sync(device)
+    return images / (time.perf_counter() - tic)
+
+
+def training_rate(
+    recipe: Recipe, source: Iterator[Views], photometric: Photometric, device: torch.device,
+    steps: int, warmup: int,
+) -> float:
+    """Images/s of ``steps`` engine training steps after ``warmup`` untimed ones."""
+    trainer = recipe.trainer
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe, (IMAGE_SIZE, IMAGE_SIZE)).to(device).train()
+    if trainer.channels_last:
+        model.encoder.backbone.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
+    dtype = torch.bfloat16 if trainer.precision == "bf16" else None
+
+    def step(batch: Views) -> int:
+        prepared: PreparedViews = photometric.prepare(batch, device)
+        if trainer.channels_last:
+            prepared.views = channels_last(prepared.views)
+            if prepared.original is not None:
+                prepared.original = channels_last(prepared.original)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = model(prepared)
+        loss = out.loss.loss
+        if not bool(torch.isfinite(loss.detach())):
+            raise FloatingPointError(f"the loss became {float(loss)}")
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.scalars()
+        return prepared.views.shape[1]
+
+    for batch in itertools.islice(source, warmup):
+        step(batch)
+    sync(device)
+    tic = time.perf_counter()
+    images = sum(step(batch) for batch in itertools.islice(source, steps))
+    sync(device)
+    return images / (time.perf_counter() - tic)
+
+
+def projected_hours(rate: float, batch: int) -> float:
+    """Hours of 200 epochs of STL-10's train + unlabeled split (full batches only)."""
+    per_epoch = STL10_IMAGES // batch * batch
+    return EPOCHS * per_epoch / rate / 3600
+
+
+def main() -> None:
+    """Measure the pipeline, then the four precision / memory-format combinations."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
+    parser.add_argument("--batch", type=int, default=256, help="images per step")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per combination")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps per combination (default: 5 on CUDA, 1 on CPU)")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                        help="DataLoader worker processes")
+    parser.add_argument("--images", type=int, default=4096,
+                        help="synthetic images held in memory (the loader cycles over them)")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    warmup = args.warmup if args.warmup is not None else (5 if device.type == "cuda" else 1)
+    base = star_stl10(args.batch, bf16=False, channels_last=False)
+    sampler = ViewSampler(base.views.view_options())
+    dataset = ViewsDataset(SyntheticSTL10(args.images), sampler, num_views=2, original=True,
+                           seed=base.seed)
+    loader = DataLoader(
+        dataset, batch_size=args.batch, sampler=RandomSampler(dataset), drop_last=True,
+        collate_fn=collate_views, num_workers=args.workers,
+        pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
+    )
+    source = batches(loader)
+    photometric = Photometric.from_options(sampler.options).to(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"STAR STL-10 recipe, ResNet-18 at {IMAGE_SIZE} px, batch {args.batch}, {name}, "
+          f"{args.workers} workers, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{args.steps} timed steps after {warmup} warm-up steps per combination\n")
+
+    rate = pipeline_rate(source, photometric, device, args.steps)
+    print(f"{'input pipeline alone':<28} {rate:9.1f} images/s")
+    print(f"{'bf16':<6} {'channels_last':<14} {'images/s':>16} {'200 epochs (h)':>15}")
+    for bf16, channels_last in itertools.product((False, True), repeat=2):
+        recipe = star_stl10(args.batch, bf16, channels_last)
+        rate = training_rate(recipe, source, photometric, device, args.steps, warmup)
+        print(f"{'on' if bf16 else 'off':<6} {'on' if channels_last else 'off':<14} "
+              f"{rate:16.1f} {projected_hours(rate, args.batch):15.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
