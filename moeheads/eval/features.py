@@ -84,7 +84,16 @@ class _Transformed(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        image, label = self.dataset[index][:2]
+        return self._apply(self.dataset[index])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[Tensor, int]]:
+        """A batch of items, fetched in one call when the dataset can (much faster)."""
+        fetch = getattr(self.dataset, "__getitems__", None)
+        items = fetch(indices) if fetch is not None else [self.dataset[i] for i in indices]
+        return [self._apply(item) for item in items]
+
+    def _apply(self, item: Any) -> tuple[Tensor, int]:
+        image, label = item[:2]
         return self.transform(image), int(label)
 
 
