@@ -32,6 +32,11 @@ class InterruptedRunError(MoeheadsError):
 
 
 
+def channels_last(images: torch.Tensor) -> torch.Tensor:
+    """``[..., C, H, W]`` images with channels-last memory (any number of leading dims)."""
+    return images.movedim(-3, -1).contiguous().movedim(-1, -3)
+
+
 class TrainLoop:
     """The epoch/step loop of one :class:`~moeheads.train.engine.Trainer` run."""
 
@@ -92,7 +97,9 @@ class TrainLoop:
         for batch in self.loader:
             prepared = self.photometric.prepare(batch, self.ctx.device)
             if trainer.channels_last:
-                prepared.views = prepared.views.contiguous(memory_format=torch.channels_last)
+                prepared.views = channels_last(prepared.views)
+                if prepared.original is not None:
+                    prepared.original = channels_last(prepared.original)
             with torch.autocast(self.ctx.device.type, dtype=self.dtype or torch.float32,
                                 enabled=self.dtype is not None):
                 out = self.network(prepared)

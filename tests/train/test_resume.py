@@ -83,3 +83,14 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(
     a, b = _weights(straight.run_dir), _weights(interrupted.run_dir)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_bf16_channels_last_and_accumulation_train(tmp_path: Path) -> None:
+    recipe = Recipe.model_validate(tiny_recipe(
+        tmp_path, trainer__epochs=1, trainer__precision="bf16", trainer__channels_last=True,
+        trainer__accumulate=2, trainer__grad_clip=1.0, monitor__knn_every=0,
+        monitor__cca_every=0,
+    ))
+    result = Trainer(recipe, resume="never").run()
+    assert result.steps == 4  # 64 images, batch 16 per optimiser step (2 micro-batches of 8)
+    assert torch.isfinite(torch.tensor(result.final_metrics["loss"]))
