@@ -2,11 +2,12 @@
 
 Shapes use einsum letters: ``b`` rows, ``d`` input features, ``n`` experts,
 ``h``/``o`` layer widths. Layer l of every expert is one stacked weight
-``[n, in_l, out_l]`` and every layer is one batched matmul over the experts (the
-first reads the rows through a broadcast view, so neither they nor the weights are
-copied). BatchNorm on a hidden layer is a single
-``BatchNorm1d(n*h)``: its channels are independent, so each expert keeps its own
-statistics exactly as N separate ``BatchNorm1d(h)`` would.
+``[n, in_l, out_l]`` and every layer is one batched matmul over the experts, on
+feature-major activations ``[n, h, b]`` (the first layer reads the rows through a
+broadcast view, so neither rows nor weights are copied). BatchNorm on a hidden layer
+is a single ``BatchNorm1d(n*h)`` applied to the ``[1, n*h, b]`` view: its channels are
+independent, so each expert keeps its own statistics exactly as N separate
+``BatchNorm1d(h)`` would.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-from einops import rearrange
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError
@@ -106,27 +106,29 @@ class ExpertBank(nn.Module):
             raise ConfigError(
                 f"ExpertBank expects features [B, {self.in_features}], got {list(h.shape)}"
             )
-        n, rows = self.num_experts, h.shape[0]
+        n = self.num_experts
         last = self.num_layers - 1
-        # Layer 0 reads h through a stride-0 view [n, b, d]: no copy of h, and unlike
-        # one GEMM against the weights rearranged to [d, n*h], no copy of the weights
-        # (nor of their gradient) on every call.
-        x = h.expand(n, -1, -1)
+        # Activations are kept feature-major, x[n, h, b]: every layer is one bmm with the
+        # weights read transposed (a view), and a hidden layer's BatchNorm sees the
+        # contiguous [1, n*h, b] layout, whose per-channel statistics over b are exactly
+        # each expert's. No activation or weight is ever copied to change its layout.
+        x = h.t().expand(n, -1, -1)  # [n, d, b], a stride-0 view of h
         for layer, weight in enumerate(self.weights):
-            x = torch.bmm(x, weight)  # [n, b, out_l]
+            x = torch.bmm(weight.transpose(1, 2), x)  # [n, out_l, b]
             if layer == last:
-                return x + self.biases[-1][:, None, :].to(x.dtype)
-            x = self._hidden_post(rearrange(x, "n b h -> b (n h)"), layer)  # BatchNorm layout
-            # a strided view, not a copy: bmm reads [n, b, h] straight from [b, n*h]
-            x = x.view(rows, n, -1).transpose(0, 1)
+                # [n, b, o], contiguous: a strided result sends the mixing einsum to a slow path
+                out = x + self.biases[-1][:, :, None].to(x.dtype)
+                return out.transpose(1, 2).contiguous()
+            x = self._hidden_post(x, layer)
         raise AssertionError("unreachable")
 
     def _hidden_post(self, x: Tensor, layer: int) -> Tensor:
-        """Bias (without BN) or BatchNorm, then the activation, on ``[b, n*h]``."""
+        """Bias (without BN) or BatchNorm, then the activation, on ``x[n, h, b]``."""
         if self.batch_norm:
-            x = self.norms[layer](x)
+            n, width, rows = x.shape
+            x = self.norms[layer](x.reshape(1, n * width, rows)).view(n, width, rows)
         else:
-            x = x + rearrange(self.biases[layer], "n h -> (n h)").to(x.dtype)
+            x = x + self.biases[layer][:, :, None].to(x.dtype)
         return self.activation(x)
 
     def expert(self, k: int) -> nn.Sequential:
