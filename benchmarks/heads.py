@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from moeheads import MoEHeads
+from moeheads.train.allocator import keep_cpu_buffers
 
 
 class LoopHeads(nn.Module):
@@ -115,10 +116,12 @@ def peak_memory_child(kind: str, device: str, compile_: bool) -> None:
     print(json.dumps({"peak_bytes": peak}))
 
 
-def peak_memory(kind: str, device: str, compile_: bool) -> float:
+def peak_memory(kind: str, device: str, compile_: bool, glibc_defaults: bool) -> float:
     cmd = [sys.executable, __file__, "--child", kind, "--device", device]
     if compile_:
         cmd.append("--compile")
+    if glibc_defaults:
+        cmd.append("--glibc-defaults")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_bytes"] / 2**20
 
@@ -130,16 +133,24 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--child", choices=["bank", "loop"])
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="Leave glibc's malloc thresholds alone.")
     args = parser.parse_args()
     if args.child:
+        if args.device == "cpu" and not args.glibc_defaults:
+            keep_cpu_buffers()
         peak_memory_child(args.child, args.device, args.compile)
         return
-    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()}")
+    if args.device == "cpu" and not args.glibc_defaults:
+        keep_cpu_buffers()  # as `moeheads run` does on the CPU; the same for both variants
+    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"malloc={'glibc defaults' if args.glibc_defaults else 'large buffers kept'}")
     print("STAR heads: 16 experts 512-512-512-128, 2 tasks, 768 rows, forward + backward")
     variants = [False, True] if args.device.startswith("cuda") else [False]
     for compile_ in variants:
         t = time_pair(args.device, compile_, args.reps, args.warmup)
-        mem = {kind: peak_memory(kind, args.device, compile_) for kind in ("bank", "loop")}
+        mem = {kind: peak_memory(kind, args.device, compile_, args.glibc_defaults)
+               for kind in ("bank", "loop")}
         label = "compiled" if compile_ else "eager"
         print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
               f"loop/bank = {t['loop'] / t['bank']:.2f}x")

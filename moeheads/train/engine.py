@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.recipe_io import dump_recipe
+from moeheads.train.allocator import keep_cpu_buffers
 from moeheads.train.build import build_dataset, build_model, image_size_of
 from moeheads.train.checkpoint import latest_valid_checkpoint, load_checkpoint
 from moeheads.train.distributed import DistContext, init_distributed
@@ -98,6 +99,8 @@ class Trainer:
         """Train for the recipe's epochs (or what remains of them) and export the backbone."""
         recipe, trainer = self.recipe, self.recipe.trainer
         ctx = init_distributed(trainer.device)
+        if ctx.device.type == "cpu":
+            keep_cpu_buffers()
         seed_everything(recipe.seed)
         if trainer.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
