@@ -90,10 +90,13 @@ def plot_expert_usage(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     image = axes.imshow(usage.usage.numpy(), cmap="viridis", aspect="auto", vmin=0)
+    low, high = image.get_clim()
     for t in range(len(tasks)):
         for n in range(num_experts):
-            axes.text(n, t, f"{usage.usage[t, n]:.2f}", ha="center", va="center", fontsize=7,
-                      color="white")
+            value = float(usage.usage[t, n])
+            bright = (value - low) > 0.6 * (high - low)  # viridis turns yellow: dark text
+            axes.text(n, t, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                      color="black" if bright else "white")
     axes.set_yticks(range(len(tasks)), tasks)
     axes.set_xticks(range(num_experts), [f"{n}\n{r}" for n, r in enumerate(usage.roles)],
                     fontsize=7)
