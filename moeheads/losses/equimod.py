@@ -40,21 +40,4 @@ class EquiModLoss(PredictiveEquivariantLoss):
         torch.Size([])
     """
 
-    def __init__(
-        self,
-        embed_dim: int = 128,
-        param_dim: int = 11,
-        param_embed_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.2,
-        gather_distributed: bool = True,
-    ) -> None:
-        super().__init__(
-            False,
-            embed_dim,
-            param_dim,
-            param_embed_dim,
-            hidden_dim,
-            temperature,
-            gather_distributed,
-        )
+    residual = False

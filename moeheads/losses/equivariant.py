@@ -15,6 +15,8 @@ in the predictor.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -73,10 +75,10 @@ class PredictiveEquivariantLoss(TaskLoss):
     """NT-Xent between view embeddings and their predictions from the original.
 
     The shared mechanism of :class:`~moeheads.losses.equimod.EquiModLoss` and
-    :class:`~moeheads.losses.star_eq.STAREquivariantLoss`, which set ``residual``.
+    :class:`~moeheads.losses.star_eq.STAREquivariantLoss`, which set the class
+    attribute ``residual``: STAR's residual predictor (True) or EquiMod's (False).
 
     Args:
-        residual: STAR's residual predictor (True) or EquiMod's (False).
         embed_dim: Embedding width D.
         param_dim: Augmentation parameters per view P.
         param_embed_dim: Width of psi's output.
@@ -87,10 +89,10 @@ class PredictiveEquivariantLoss(TaskLoss):
 
     inputs = frozenset({"views", "original", "params"})
     kind = "equivariant"
+    residual: ClassVar[bool] = True
 
     def __init__(
         self,
-        residual: bool,
         embed_dim: int = 128,
         param_dim: int = 11,
         param_embed_dim: int = 128,
@@ -104,7 +106,7 @@ class PredictiveEquivariantLoss(TaskLoss):
         self.temperature = temperature
         self.gather_distributed = gather_distributed
         self.predictor = EquivariantPredictor(
-            embed_dim, param_dim, param_embed_dim, hidden_dim, residual
+            embed_dim, param_dim, param_embed_dim, hidden_dim, self.residual
         )
 
     def check_inputs(self, z_views: Tensor, z_original: Tensor, params: Tensor) -> None:
