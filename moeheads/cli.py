@@ -97,9 +97,11 @@ def validate(
     overrides: SetOption = None,
 ) -> None:
     """Check a recipe and print it with every default filled in."""
+    from moeheads.eval.runner import check_stages
     from moeheads.recipe_io import dump_recipe, load_recipe
 
     resolved = load_recipe(recipe, overrides or [])
+    check_stages(resolved)
     console.print(dump_recipe(resolved), highlight=False, markup=False)
 
 

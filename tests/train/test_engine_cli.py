@@ -79,6 +79,8 @@ def test_validate_prints_resolved_recipe_and_set_overrides(tmp_path: Path) -> No
     assert "epochs: 7" in proc.stdout and "momentum: 0.9" in proc.stdout
     proc = moeheads("validate", str(recipe), "--set", "trainer.epochs")
     assert proc.returncode == 2 and "FIELD.PATH=VALUE" in proc.stderr
+    proc = moeheads("validate", str(recipe), "--set", "evaluation=[{protocol: knn, kk: 3}]")
+    assert proc.returncode == 2 and "evaluation[0]" in proc.stderr and "kk" in proc.stderr
 
 
 def test_refuses_to_reuse_run_dir_without_resume(tmp_path: Path) -> None:
