@@ -2,12 +2,12 @@
 
 Shapes use einsum letters: ``b`` rows, ``d`` input features, ``n`` experts,
 ``h``/``o`` layer widths. Layer l of every expert is one stacked weight
-``[n, in_l, out_l]`` and every layer is one batched matmul over the experts, on
-feature-major activations ``[n, h, b]`` (the first layer reads the rows through a
-broadcast view, so neither rows nor weights are copied). BatchNorm on a hidden layer
-is a single ``BatchNorm1d(n*h)`` applied to the ``[1, n*h, b]`` view: its channels are
-independent, so each expert keeps its own statistics exactly as N separate
-``BatchNorm1d(h)`` would.
+``[n, in_l, out_l]`` and every layer is one batched matmul over the experts (the
+first reads the rows through a broadcast view, so neither rows nor weights are
+copied). BatchNorm on a hidden layer is a single ``BatchNorm1d(n*h)``: its channels
+are independent, so each expert keeps its own statistics exactly as N separate
+``BatchNorm1d(h)`` would. Activations are row-major ``[n, b, h]`` for small batches
+and feature-major ``[n, h, b]`` for large ones (see ``feature_major_min_rows``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError
@@ -45,6 +46,12 @@ class ExpertBank(nn.Module):
         >>> bank(torch.randn(10, 32)).shape
         torch.Size([4, 10, 8])
     """
+
+    feature_major_min_rows: int = 640
+    """Batches of at least this many rows use the feature-major layout, smaller ones the
+    row-major layout: the faster choice on either side of this size, measured with
+    ``benchmarks/heads.py`` and the bank alone on a 2-core x86 CPU (both layouts compute
+    the same values; set it on an instance to force one)."""
 
     def __init__(
         self,
@@ -106,12 +113,36 @@ class ExpertBank(nn.Module):
             raise ConfigError(
                 f"ExpertBank expects features [B, {self.in_features}], got {list(h.shape)}"
             )
-        n = self.num_experts
+        if h.shape[0] >= self.feature_major_min_rows:
+            return self._forward_feature_major(h)
+        return self._forward_row_major(h)
+
+    def _forward_row_major(self, h: Tensor) -> Tensor:
+        """Activations ``x[n, b, h]``; BatchNorm on the ``[b, n*h]`` layout."""
+        n, rows = self.num_experts, h.shape[0]
         last = self.num_layers - 1
-        # Activations are kept feature-major, x[n, h, b]: every layer is one bmm with the
-        # weights read transposed (a view), and a hidden layer's BatchNorm sees the
-        # contiguous [1, n*h, b] layout, whose per-channel statistics over b are exactly
-        # each expert's. No activation or weight is ever copied to change its layout.
+        x = h.expand(n, -1, -1)  # [n, b, d], a stride-0 view of h
+        for layer, weight in enumerate(self.weights):
+            x = torch.bmm(x, weight)  # [n, b, out_l]
+            if layer == last:
+                return x + self.biases[-1][:, None, :].to(x.dtype)
+            x = rearrange(x, "n b h -> b (n h)")
+            if self.batch_norm:
+                x = self.norms[layer](x)
+            else:
+                x = x + rearrange(self.biases[layer], "n h -> (n h)").to(x.dtype)
+            # a strided view, not a copy: the next bmm reads [n, b, h] from [b, n*h]
+            x = self.activation(x).view(rows, n, -1).transpose(0, 1)
+        raise AssertionError("unreachable")
+
+    def _forward_feature_major(self, h: Tensor) -> Tensor:
+        """Activations ``x[n, h, b]``; BatchNorm on the contiguous ``[1, n*h, b]`` view.
+
+        Weights are read transposed (a view) and no activation is copied to change its
+        layout; per-channel statistics over b are exactly each expert's.
+        """
+        n, rows = self.num_experts, h.shape[0]
+        last = self.num_layers - 1
         x = h.t().expand(n, -1, -1)  # [n, d, b], a stride-0 view of h
         for layer, weight in enumerate(self.weights):
             x = torch.bmm(weight.transpose(1, 2), x)  # [n, out_l, b]
@@ -119,17 +150,12 @@ class ExpertBank(nn.Module):
                 # [n, b, o], contiguous: a strided result sends the mixing einsum to a slow path
                 out = x + self.biases[-1][:, :, None].to(x.dtype)
                 return out.transpose(1, 2).contiguous()
-            x = self._hidden_post(x, layer)
+            if self.batch_norm:
+                x = self.norms[layer](x.reshape(1, -1, rows)).view(n, -1, rows)
+            else:
+                x = x + self.biases[layer][:, :, None].to(x.dtype)
+            x = self.activation(x)
         raise AssertionError("unreachable")
-
-    def _hidden_post(self, x: Tensor, layer: int) -> Tensor:
-        """Bias (without BN) or BatchNorm, then the activation, on ``x[n, h, b]``."""
-        if self.batch_norm:
-            n, width, rows = x.shape
-            x = self.norms[layer](x.reshape(1, n * width, rows)).view(n, width, rows)
-        else:
-            x = x + self.biases[layer][:, :, None].to(x.dtype)
-        return self.activation(x)
 
     def expert(self, k: int) -> nn.Sequential:
         """Expert ``k`` as a standalone ``nn.Sequential`` with copied weights and statistics."""

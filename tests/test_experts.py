@@ -27,11 +27,13 @@ def reference_experts(bank: ExpertBank) -> list[nn.Sequential]:
     return experts
 
 
+@pytest.mark.parametrize("layout", ["row_major", "feature_major"])
 @pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_bank_equals_separate_experts(batch_norm: bool, mode: str) -> None:
+def test_bank_equals_separate_experts(batch_norm: bool, mode: str, layout: str) -> None:
     bank = ExpertBank(num_experts=5, in_features=12, out_features=6, hidden_features=[10, 9],
                       batch_norm=batch_norm)
+    bank.feature_major_min_rows = 0 if layout == "feature_major" else 10**9
     if batch_norm:  # non-trivial affine parameters and running statistics
         for norm in bank.norms:
             nn.init.normal_(norm.weight)
@@ -147,3 +149,13 @@ def test_bf16_autocast_runs_on_cpu() -> None:
         out = bank(torch.randn(5, 16))
     assert out.shape == (4, 5, 8)
     assert out.dtype in (torch.bfloat16, torch.float32)
+
+
+def test_layout_follows_the_row_count() -> None:
+    bank = ExpertBank(num_experts=3, in_features=8, out_features=4, hidden_features=[6]).eval()
+    bank.feature_major_min_rows = 20
+    small, large = torch.randn(19, 8), torch.randn(20, 8)
+    # both layouts give the same values on either side of the threshold
+    for h in (small, large):
+        reference = torch.stack([expert.eval()(h) for expert in bank.experts()])
+        torch.testing.assert_close(bank(h), reference, atol=1e-5, rtol=1e-5)
