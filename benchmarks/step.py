@@ -22,7 +22,9 @@ each ratio is reported as the ratio of the median step times (checked against th
 target), the ratio of the fastest steps, and the median of the per-repetition ratios
 with its interquartile range. One intra-op thread by default (``--threads``): on a
 shared machine, parallel regions stall whenever one of their threads is descheduled,
-which swamps the differences measured here. Run:
+which swamps the differences measured here. On the CPU, large freed buffers stay in
+glibc's heap, as ``moeheads run`` sets it up (``--glibc-defaults`` leaves malloc alone);
+the setting applies to every variant alike. Run:
 
     .venv/bin/python benchmarks/step.py                   # CPU, batch 32, about 3 min
     .venv/bin/python benchmarks/step.py --batch 64 --reps 15
@@ -43,6 +45,7 @@ import torchvision
 from torch import Tensor, nn
 
 from moeheads.config import Recipe
+from moeheads.train.allocator import keep_cpu_buffers
 from moeheads.train.build import build_model
 from moeheads.train.model import PretrainModel
 from moeheads.train.optim import build_optimizer
@@ -262,6 +265,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--simclr-bn", action="store_true",
                         help="BatchNorm in both SimCLR heads (lightly's default)")
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave glibc's malloc thresholds alone")
     parser.add_argument("--profile", choices=VARIANTS, default=None,
                         help="print the operator profile of one variant instead")
     parser.add_argument("--rows", type=int, default=30, help="rows of the profile table")
@@ -270,9 +275,11 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    kept = device.type == "cpu" and not args.glibc_defaults and keep_cpu_buffers()
     steps = build_steps(args, device)
     print(f"ResNet-18, {IMAGE_SIZE} px, batch {args.batch}, {args.precision}, device "
-          f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"malloc={'large buffers kept' if kept else 'defaults'}")
     if args.profile:
         profile(steps[args.profile], args.rows)
         return

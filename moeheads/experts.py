@@ -8,6 +8,8 @@ copied). BatchNorm on a hidden layer is a single ``BatchNorm1d(n*h)``: its chann
 are independent, so each expert keeps its own statistics exactly as N separate
 ``BatchNorm1d(h)`` would. Activations are row-major ``[n, b, h]`` for small batches
 and feature-major ``[n, h, b]`` for large ones (see ``feature_major_min_rows``).
+Groups of rows (``g``: the views of STAR) run in the same matmuls and get their own
+batch statistics from :func:`~moeheads.grouped_norm.grouped_batch_norm`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError
+from moeheads.grouped_norm import grouped_batch_norm
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -108,50 +111,69 @@ class ExpertBank(nn.Module):
         return len(self.weights)
 
     def forward(self, h: Tensor) -> Tensor:
-        """All experts on all rows: ``h[b, d] -> out[n, b, o]``."""
-        if h.dim() != 2 or h.shape[-1] != self.in_features:
+        """All experts on all rows: ``h[b, d] -> out[n, b, o]``.
+
+        Groups ``h[G, b, d] -> out[n, G, b, o]`` are computed together but each is
+        normalised with its own BatchNorm statistics in training, exactly as G calls
+        in turn would (outputs, gradients and running statistics).
+        """
+        if h.dim() not in (2, 3) or h.shape[-1] != self.in_features:
             raise ConfigError(
-                f"ExpertBank expects features [B, {self.in_features}], got {list(h.shape)}"
+                f"ExpertBank expects features [B, {self.in_features}] or groups "
+                f"[G, B, {self.in_features}], got {list(h.shape)}"
             )
-        if h.shape[0] >= self.feature_major_min_rows:
-            return self._forward_feature_major(h)
-        return self._forward_row_major(h)
+        if h.dim() == 2:
+            return self(h[None])[:, 0]
+        groups, rows = h.shape[:2]
+        if not (self.training and self.batch_norm):
+            # the same function on every row: groups need nothing of their own
+            groups, rows = 1, groups * rows
+        if groups * rows >= self.feature_major_min_rows:
+            out = self._forward_feature_major(h.reshape(groups, rows, -1))
+        else:
+            out = self._forward_row_major(h.reshape(groups, rows, -1))
+        return out.view(self.num_experts, *h.shape[:2], -1)
 
     def _forward_row_major(self, h: Tensor) -> Tensor:
-        """Activations ``x[n, b, h]``; BatchNorm on the ``[b, n*h]`` layout."""
-        n, rows = self.num_experts, h.shape[0]
+        """Activations ``x[n, (b g), h]``; BatchNorm on the ``[b, (g n h)]`` layout."""
+        n, (groups, rows) = self.num_experts, h.shape[:2]
         last = self.num_layers - 1
-        x = h.expand(n, -1, -1)  # [n, b, d], a stride-0 view of h
+        # rows interleaved by group, so that [b, (g n h)] is read back as a view below
+        x = rearrange(h, "g b d -> (b g) d").expand(n, -1, -1)  # stride 0 over n
         for layer, weight in enumerate(self.weights):
-            x = torch.bmm(x, weight)  # [n, b, out_l]
+            x = torch.bmm(x, weight)  # [n, (b g), out_l]
             if layer == last:
-                return x + self.biases[-1][:, None, :].to(x.dtype)
-            x = rearrange(x, "n b h -> b (n h)")
+                x = x + self.biases[-1][:, None, :].to(x.dtype)
+                return rearrange(x, "n (b g) o -> n g b o", g=groups).contiguous()
+            x = rearrange(x, "n (b g) h -> b (g n h)", g=groups)
             if self.batch_norm:
-                x = self.norms[layer](x)
+                x = grouped_batch_norm(self.norms[layer], x, groups, group_major=True)
             else:
                 x = x + rearrange(self.biases[layer], "n h -> (n h)").to(x.dtype)
-            # a strided view, not a copy: the next bmm reads [n, b, h] from [b, n*h]
-            x = self.activation(x).view(rows, n, -1).transpose(0, 1)
+            # a strided view, not a copy: the next bmm reads [n, (b g), h] from [b, (g n h)]
+            x = self.activation(x).view(rows, groups, n, -1).permute(2, 0, 1, 3)
+            x = x.reshape(n, rows * groups, -1)
         raise AssertionError("unreachable")
 
     def _forward_feature_major(self, h: Tensor) -> Tensor:
-        """Activations ``x[n, h, b]``; BatchNorm on the contiguous ``[1, n*h, b]`` view.
+        """Activations ``x[n, h, (g b)]``; BatchNorm on the contiguous ``[1, (n h g), b]`` view.
 
         Weights are read transposed (a view) and no activation is copied to change its
-        layout; per-channel statistics over b are exactly each expert's.
+        layout; per-channel statistics over b are exactly each expert's in each group.
         """
-        n, rows = self.num_experts, h.shape[0]
+        n, (groups, rows) = self.num_experts, h.shape[:2]
         last = self.num_layers - 1
-        x = h.t().expand(n, -1, -1)  # [n, d, b], a stride-0 view of h
+        x = h.reshape(groups * rows, -1).t().expand(n, -1, -1)  # [n, d, (g b)], stride 0 over n
         for layer, weight in enumerate(self.weights):
-            x = torch.bmm(weight.transpose(1, 2), x)  # [n, out_l, b]
+            x = torch.bmm(weight.transpose(1, 2), x)  # [n, out_l, (g b)]
             if layer == last:
-                # [n, b, o], contiguous: a strided result sends the mixing einsum to a slow path
+                # contiguous [n, g, b, o]: a strided result sends the mixing einsum to a slow path
                 out = x + self.biases[-1][:, :, None].to(x.dtype)
-                return out.transpose(1, 2).contiguous()
+                return out.transpose(1, 2).contiguous().view(n, groups, rows, -1)
             if self.batch_norm:
-                x = self.norms[layer](x.reshape(1, -1, rows)).view(n, -1, rows)
+                x = grouped_batch_norm(
+                    self.norms[layer], x.reshape(1, -1, rows), groups, group_major=False
+                ).view(n, -1, groups * rows)
             else:
                 x = x + self.biases[layer][:, :, None].to(x.dtype)
             x = self.activation(x)

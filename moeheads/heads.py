@@ -107,20 +107,36 @@ class MoEHeads(nn.Module):
 
     def forward(self, h: Tensor) -> HeadOutput:
         """Embeddings and gates per task for features ``h[..., d]``."""
-        if h.shape[-1] != self.in_features or h.dim() < 2:
+        if h.dim() < 2:
+            raise ConfigError(f"MoEHeads expects features [..., d], got {list(h.shape)}")
+        return self.forward_groups(h[None])[0]
+
+    def forward_groups(self, h: Tensor) -> list[HeadOutput]:
+        """What G separate calls on groups ``h[G, ..., d]`` give, from one expert pass.
+
+        Each group gets its own BatchNorm statistics in the experts (STAR's view
+        groups), its own routing call (auxiliary losses and routing noise included)
+        and its own :class:`HeadOutput`; the experts run once over all rows.
+        """
+        if h.shape[-1] != self.in_features or h.dim() < 3:
             raise ConfigError(
-                f"MoEHeads expects features [..., {self.in_features}], got {list(h.shape)}"
+                f"MoEHeads expects features [..., {self.in_features}] (groups "
+                f"[G, ..., {self.in_features}]), got {list(h.shape)}"
             )
-        lead = h.shape[:-1]
-        rows = h.reshape(-1, h.shape[-1])
-        expert_out = self.experts(rows)  # [n, b, o]
-        routed = self.router(rows)  # gates [t, b, n], float32
-        mixed = einsum(routed.gates.to(expert_out.dtype), expert_out, "t b n, n b o -> t b o")
-        embeddings = {
-            task: mixed[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)
-        }
-        gates = {task: routed.gates[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)}
-        return HeadOutput(embeddings, gates, dict(routed.aux_losses))
+        groups, lead = h.shape[0], h.shape[1:-1]
+        rows = h.reshape(groups, -1, h.shape[-1])
+        expert_out = self.experts(rows)  # [n, g, b, o]
+        routed = [self.router(group) for group in rows]  # gates [t, b, n], float32
+        gates = torch.stack([r.gates for r in routed], 1)  # [t, g, b, n]
+        mixed = einsum(gates.to(expert_out.dtype), expert_out, "t g b n, n g b o -> g t b o")
+        return [
+            HeadOutput(
+                embeddings={task: z[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)},
+                gates={task: r.gates[t].reshape(*lead, -1) for t, task in enumerate(self.tasks)},
+                aux_losses=dict(r.aux_losses),
+            )
+            for z, r in zip(mixed, routed, strict=True)
+        ]
 
 
 def stack_gates(gates: dict[str, Tensor]) -> Tensor:

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -135,6 +137,8 @@ def test_bad_inputs() -> None:
     bank = ExpertBank(num_experts=2, in_features=8, out_features=4)
     with pytest.raises(ConfigError, match=r"expects features \[B, 8\]"):
         bank(torch.randn(3, 9))
+    with pytest.raises(ConfigError, match=r"or groups \[G, B, 8\]"):
+        bank(torch.randn(2, 3, 4, 8))
     with pytest.raises(ConfigError, match="num_experts"):
         ExpertBank(num_experts=0, in_features=8)
     with pytest.raises(ConfigError, match="activation"):
@@ -159,3 +163,35 @@ def test_layout_follows_the_row_count() -> None:
     for h in (small, large):
         reference = torch.stack([expert.eval()(h) for expert in bank.experts()])
         torch.testing.assert_close(bank(h), reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["row_major", "feature_major"])
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_groups_equal_one_call_per_group(layout: str, batch_norm: bool, mode: str) -> None:
+    torch.manual_seed(0)
+    bank = ExpertBank(num_experts=4, in_features=10, out_features=6, hidden_features=[8, 7],
+                      batch_norm=batch_norm)
+    bank.feature_major_min_rows = 0 if layout == "feature_major" else 10**9
+    bank.train(mode == "train")
+    reference = copy.deepcopy(bank)
+    # groups with different statistics, so one joint normalisation would differ
+    h = torch.randn(3, 9, 10) * torch.tensor([1.0, 3.0, 0.5])[:, None, None]
+    h = h.requires_grad_(True)
+    h_ref = h.detach().clone().requires_grad_(True)
+    for _ in range(2):  # the second step starts from updated running statistics
+        out = bank(h)
+        expected = torch.stack([reference(group) for group in h_ref], 1)
+        assert out.shape == (4, 3, 9, 6)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        grad = torch.randn_like(out)
+        out.backward(grad)
+        expected.backward(grad)
+    torch.testing.assert_close(h.grad, h_ref.grad, atol=1e-5, rtol=1e-5)
+    for (name, param), ref in zip(bank.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(param.grad, ref.grad, atol=1e-4, rtol=1e-5, msg=name)
+    for (name, buffer), ref in zip(bank.named_buffers(), reference.buffers(), strict=True):
+        torch.testing.assert_close(buffer, ref, atol=1e-5, rtol=1e-5, msg=name)
+    if batch_norm and mode == "train":
+        joint = bank(h.detach().flatten(0, 1)).view_as(out)
+        assert not torch.allclose(joint, out, atol=1e-3)  # the groups did need their own stats

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -97,6 +99,8 @@ def test_errors() -> None:
     heads = _heads("star", 4)
     with pytest.raises(ConfigError, match=r"expects features \[\.\.\., 16\]"):
         heads(torch.randn(4, 15))
+    with pytest.raises(ConfigError, match=r"groups \[G, \.\.\., 16\]"):
+        heads.forward_groups(torch.randn(4, 16))
     bank = ExpertBank(3, in_features=16, out_features=8)
     with pytest.raises(ConfigError, match="router has 4 experts but the bank has 3"):
         MoEHeads(bank, create_router("star", 16, 4, ["inv"]))
@@ -109,3 +113,31 @@ def test_errors() -> None:
 def test_exported_expert_is_plain_sequential() -> None:
     heads = _heads("star", 2)
     assert isinstance(heads.experts.expert(1), nn.Sequential)
+
+
+@pytest.mark.parametrize("router", ["star", "topk"])
+def test_groups_equal_one_call_per_group(router: str) -> None:
+    options = {"k": 2} if router == "topk" else {}
+    heads = _heads(router, 4, **options).train()
+    with torch.no_grad():  # non-uniform gates: topk's maps start at zero
+        for param in heads.router.parameters():
+            param.normal_()
+    reference = copy.deepcopy(heads)
+    h = torch.randn(3, 2, 5, 16) * torch.tensor([1.0, 2.0, 0.5])[:, None, None, None]
+    torch.manual_seed(1)  # the same routing noise for both
+    outputs = heads.forward_groups(h)
+    torch.manual_seed(1)
+    expected = [reference(group) for group in h]
+    assert len(outputs) == 3
+    for out, ref in zip(outputs, expected, strict=True):
+        for task in ("inv", "eq"):
+            assert out.embeddings[task].shape == (2, 5, 8)
+            torch.testing.assert_close(out.embeddings[task], ref.embeddings[task],
+                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out.gates[task], ref.gates[task])
+        assert out.aux_losses.keys() == ref.aux_losses.keys()
+        for name, value in out.aux_losses.items():
+            torch.testing.assert_close(value, ref.aux_losses[name])
+    assert bool(heads.experts.norms[0].running_mean.ne(0).all())
+    torch.testing.assert_close(heads.experts.norms[0].running_var,
+                               reference.experts.norms[0].running_var)

@@ -146,7 +146,9 @@ class Trainer:
                                                             scaler, steps_per_epoch)
         if trainer.compile:
             model.encoder.backbone.compile()
-            model.encoder.heads.compile()
+            # the parts every head call runs, MoEHeads.forward_groups included
+            model.encoder.heads.experts.compile()
+            model.encoder.heads.router.compile()
         network: nn.Module = model
         if ctx.distributed:
             network = DistributedDataParallel(

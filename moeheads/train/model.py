@@ -42,15 +42,24 @@ class Encoder(nn.Module):
         sizes = [len(images) for images in groups]
         return list(self.backbone(torch.cat(groups)).split(sizes))
 
-    def project(self, features: list[Tensor]) -> HeadOutput:
-        """Head outputs of each group, stacked: embeddings ``[G, B, D]``."""
-        if self.passes == "separate" or len(features) == 1:
-            return stack_head_outputs([self.heads(h) for h in features])
-        return self.heads(torch.stack(features))
+    def project(
+        self, views: list[Tensor], original: Tensor | None = None
+    ) -> tuple[HeadOutput, HeadOutput | None]:
+        """Head outputs of the views' features (embeddings ``[V, B, D]``) and the original's.
+
+        ``separate``: every group, the original included, with its own BatchNorm
+        statistics, all in one pass of the experts; ``joint``: the views together.
+        """
+        if self.passes == "joint":
+            joint = self.heads(torch.stack(views))
+            return joint, None if original is None else self.heads(original)
+        groups = views if original is None else [*views, original]
+        outputs = self.heads.forward_groups(torch.stack(groups))
+        return stack_head_outputs(outputs[: len(views)]), None if original is None else outputs[-1]
 
     def forward(self, views: Tensor) -> HeadOutput:
         """Head outputs of views ``[V, B, 3, H, W]`` (embeddings ``[V, B, D]``)."""
-        return self.project(self.features(list(views.unbind(0))))
+        return self.project(self.features(list(views.unbind(0))))[0]
 
 
 @dataclass
@@ -108,15 +117,9 @@ class PretrainModel(nn.Module):
             groups.append(batch.original)
         features = self.encoder.features(groups)
         view_features = features[: batch.views.shape[0]]
-        views = self.encoder.project(view_features)
-        original = None
-        if with_original:
-            original = self.encoder.project([features[-1]])
-            original = HeadOutput(
-                {t: z[0] for t, z in original.embeddings.items()},
-                {t: g[0] for t, g in original.gates.items()},
-                original.aux_losses,
-            )
+        views, original = self.encoder.project(
+            view_features, features[-1] if with_original else None
+        )
         inputs = self.objective.inputs
         targets = self.target(batch.views) if self.target is not None else None
         loss = self.objective(
