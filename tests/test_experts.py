@@ -151,8 +151,11 @@ def test_bf16_autocast_runs_on_cpu() -> None:
     bank = ExpertBank(num_experts=4, in_features=16, out_features=8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = bank(torch.randn(5, 16))
-    assert out.shape == (4, 5, 8)
+        grouped = bank(torch.randn(3, 5, 16))
+    assert out.shape == (4, 5, 8) and grouped.shape == (4, 3, 5, 8)
     assert out.dtype in (torch.bfloat16, torch.float32)
+    assert bank.norms[0].running_mean.dtype == torch.float32
+    assert int(bank.norms[0].num_batches_tracked) == 1 + 3
 
 
 def test_layout_follows_the_row_count() -> None:
