@@ -5,14 +5,13 @@ operation), routers (``create_router``, ``ROUTERS``) that give per-task gates, a
 :class:`MoEHeads`, which mixes the experts per task.
 """
 
+from moeheads._version import __version__
 from moeheads.errors import CheckpointError, ConfigError, DataError, MoeheadsError
 from moeheads.experts import ExpertBank
 from moeheads.heads import HeadOutput, MoEHeads
 from moeheads.registry import Registry
 from moeheads.routers import ROUTERS, Router, RouterOutput, create_router
 from moeheads.routing_stats import RoutingStats, routing_stats
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ROUTERS",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from moeheads import __version__
-from moeheads.errors import MoeheadsError
-from moeheads.registry import Registry
+from moeheads._version import __version__
+from moeheads.errors import InterruptedRunError, MoeheadsError
+from moeheads.registry import registry_for
 
 app = typer.Typer(
     name="moeheads",
@@ -23,31 +22,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
-#: Component kinds listed by ``moeheads list``: kind -> "module:REGISTRY".
-COMPONENT_KINDS: dict[str, str] = {
-    "routers": "moeheads.routers:ROUTERS",
-    "losses": "moeheads.losses:LOSSES",
-    "backbones": "moeheads.backbones:BACKBONES",
-    "datasets": "moeheads.data:DATASETS",
-}
-
-
-def registry_for(kind: str) -> Registry:
-    """The registry behind a component kind of ``moeheads list``."""
-    if kind not in COMPONENT_KINDS:
-        raise MoeheadsError(
-            f"unknown component kind {kind!r}; choose one of {', '.join(COMPONENT_KINDS)}"
-        )
-    module_name, attribute = COMPONENT_KINDS[kind].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        raise MoeheadsError(f"no {kind} are available in moeheads {__version__}") from None
-    return getattr(module, attribute)
-
 
 def _version_callback(value: bool) -> None:
     if value:
@@ -191,8 +165,7 @@ def main() -> None:
         app()
     except MoeheadsError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        interrupted = type(error).__name__ == "InterruptedRunError"
-        raise SystemExit(130 if interrupted else 2) from None
+        raise SystemExit(130 if isinstance(error, InterruptedRunError) else 2) from None
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from moeheads.errors import ConfigError
+from moeheads.registry import registry_for
 from moeheads.views.options import ViewOptions
 
 _STRICT = ConfigDict(extra="forbid")
@@ -55,8 +56,6 @@ class Component(BaseModel):
 
 def _validate_component(kind: str, component: Component, provided: tuple[str, ...] = ()) -> None:
     """Validate a component's options against its registry (raises ``ValueError``)."""
-    from moeheads.cli import registry_for  # the registries, imported lazily
-
     try:
         registry_for(kind).validate(component.name, component.options, provided)
     except ConfigError as error:

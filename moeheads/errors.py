@@ -1,8 +1,9 @@
 """Exceptions raised for problems a user can cause and fix.
 
 Every error that stems from user input (a recipe field, a component name, a
-data path, a checkpoint file) is a :class:`MoeheadsError`. The command-line tool
-prints such errors as one line and exits with status 2, without a traceback.
+data path, a checkpoint file, a tensor of the wrong shape) is a
+:class:`MoeheadsError`. The command-line tool prints such errors as one line and
+exits with status 2 (130 for :class:`InterruptedRunError`), without a traceback.
 """
 
 from __future__ import annotations
@@ -22,3 +23,15 @@ class DataError(MoeheadsError, FileNotFoundError):
 
 class CheckpointError(MoeheadsError):
     """A checkpoint that is missing, damaged or does not match the model."""
+
+
+class ShapeError(MoeheadsError, ValueError):
+    """A tensor whose shape does not fit (wrong rank, feature width or batch size)."""
+
+
+class NonFiniteLossError(MoeheadsError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class InterruptedRunError(MoeheadsError):
+    """Training was interrupted (Ctrl-C) after a checkpoint was written."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator
@@ -34,11 +35,20 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from moeheads.errors import ConfigError
+from moeheads._version import __version__
+from moeheads.errors import ConfigError, MoeheadsError
 
 T = TypeVar("T")
 
 PLUGIN_GROUP = "moeheads.plugins"
+
+#: The component kinds a recipe names (and ``moeheads list`` shows): kind -> "module:REGISTRY".
+COMPONENT_KINDS: dict[str, str] = {
+    "routers": "moeheads.routers:ROUTERS",
+    "losses": "moeheads.losses:LOSSES",
+    "backbones": "moeheads.backbones:BACKBONES",
+    "datasets": "moeheads.data:DATASETS",
+}
 _plugins_loaded = False
 
 
@@ -195,6 +205,29 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"unknown {self.kind} {name!r}{hint} (registered: {', '.join(known) or 'none'})"
+
+
+def registry_for(kind: str) -> Registry[Any]:
+    """The registry of a component kind (``routers``, ``losses``, ``backbones``, ``datasets``).
+
+    The registry's module is imported on first use, so that reading a recipe loads
+    only the component families it names.
+
+    Raises:
+        MoeheadsError: An unknown kind, or one whose module is not installed.
+    """
+    if kind not in COMPONENT_KINDS:
+        raise MoeheadsError(
+            f"unknown component kind {kind!r}; choose one of {', '.join(COMPONENT_KINDS)}"
+        )
+    module_name, attribute = COMPONENT_KINDS[kind].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        raise MoeheadsError(f"no {kind} are available in moeheads {__version__}") from None
+    return getattr(module, attribute)
 
 
 def options_from_signature(

@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from moeheads._version import __version__
 from moeheads.errors import CheckpointError
 
 ALIASES_KEY = "moeheads.aliases"
@@ -146,8 +147,6 @@ def utc_now() -> str:
 
 def moeheads_version() -> str:
     """The installed moeheads version."""
-    from moeheads import __version__
-
     return __version__
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from moeheads import __version__
-from moeheads.errors import MoeheadsError
+from moeheads._version import __version__
+from moeheads.errors import InterruptedRunError, NonFiniteLossError
 from moeheads.train.build import build_dataset
 from moeheads.train.checkpoint import save_checkpoint
 from moeheads.train.distributed import DistContext
@@ -21,15 +21,6 @@ from moeheads.views import ViewsDataset
 
 if TYPE_CHECKING:
     from moeheads.train.engine import Trainer
-
-
-class NonFiniteLossError(MoeheadsError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class InterruptedRunError(MoeheadsError):
-    """Training was interrupted (Ctrl-C) after a checkpoint was written."""
-
 
 
 def channels_last(images: torch.Tensor) -> torch.Tensor:
