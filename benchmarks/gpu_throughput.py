@@ -2,7 +2,7 @@
 
 The recipe is the paper's STL-10 setup (torchvision ResNet-18 at 96 px, 16 experts,
 ``star`` router, ``ntxent`` + ``star_eq`` at temperature 0.2, batch 256, SGD lr 0.03,
-momentum 0.9, weight decay 5e-4), built by :func:`moeheads.train.build.build_model`.
+momentum 0.9, weight decay 5e-4), built by :func:`moeheads.rundir.build.build_model`.
 The data are random uint8 ``[3, 96, 96]`` images held in memory, fed through the full
 view pipeline the engine uses: :class:`~moeheads.views.ViewsDataset` (sampling, crop,
 resize, flip) in DataLoader workers, then :class:`~moeheads.views.Photometric` (jitter,
@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from moeheads.config import Recipe
-from moeheads.train.build import build_model
+from moeheads.rundir.build import build_model
 from moeheads.train.optim import build_optimizer
 from moeheads.views import Photometric, PreparedViews, ViewSampler, ViewsDataset, collate_views
 from moeheads.views.batch import Views

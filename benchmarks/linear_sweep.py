@@ -24,8 +24,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from moeheads.eval.features import extract_features
 from moeheads.eval.linear import l2_grid, linear_probe, split_validation, standardize
+from moeheads.numerics.features import extract_features
 
 
 def gaussian_mixture(

@@ -7,7 +7,7 @@ data loading excluded:
 - ``star / equimod``: STAR (16 experts, ``star`` router, ``ntxent`` + ``star_eq``)
   against EquiMod (``hard`` router with one expert per task, i.e. separate heads,
   ``ntxent`` + ``equimod``); both run three backbone passes (original + 2 views) and
-  are built by :func:`moeheads.train.build.build_model` from a
+  are built by :func:`moeheads.rundir.build.build_model` from a
   :class:`~moeheads.config.Recipe`, with the recipe's optimiser. Target: <= 1.05.
 - ``moeheads / lightly``: a moeheads SimCLR model (one expert, ``hard`` router, one
   ``inv`` task with ``ntxent``) against the same model from lightly's pieces
@@ -45,9 +45,9 @@ import torchvision
 from torch import Tensor, nn
 
 from moeheads.config import Recipe
+from moeheads.rundir.build import build_model
+from moeheads.rundir.model import PretrainModel
 from moeheads.train.allocator import keep_cpu_buffers
-from moeheads.train.build import build_model
-from moeheads.train.model import PretrainModel
 from moeheads.train.optim import build_optimizer
 from moeheads.views import NUM_PARAMS, PreparedViews
 

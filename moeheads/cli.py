@@ -90,7 +90,7 @@ def run(
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
     from moeheads.eval.runner import check_stages, finish_run
     from moeheads.recipe_io import load_recipe
-    from moeheads.train.distributed import shutdown_distributed
+    from moeheads.rundir.distributed import shutdown_distributed
     from moeheads.train.engine import Trainer
 
     resolved = load_recipe(recipe, overrides or [])
@@ -110,7 +110,7 @@ def export(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Write the backbone weights alone, loadable into a plain torchvision model."""
-    from moeheads.train.export import export_backbone
+    from moeheads.rundir.export import export_backbone
 
     path = export_backbone(run_dir, out, prefix="encoder.backbone.module.", overwrite=overwrite)
     console.print(f"backbone written to {path}", highlight=False)

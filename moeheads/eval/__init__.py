@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from moeheads.eval.cca import CCAResult, cca, expert_task_cca, pairwise_expert_cca
 from moeheads.eval.equivariance import (
     VIEW_PARAM_NAMES,
     EquivarianceResult,
@@ -29,12 +28,13 @@ from moeheads.eval.equivariance import (
     factor_r2,
     view_param_r2,
 )
-from moeheads.eval.features import EvalTransform, FeatureSet, extract_features
 from moeheads.eval.fewshot import Episodes, FewShotResult, fewshot_eval, sample_episodes
-from moeheads.eval.knn import KNNResult, knn_classify, knn_scores, nn1_accuracy
 from moeheads.eval.linear import LinearProbeResult, l2_grid, linear_probe
 from moeheads.eval.logistic import LogisticModel, accuracy, fit_logistic
 from moeheads.eval.routing import ExpertUsage, expert_roles, expert_usage, plot_expert_usage
+from moeheads.numerics.cca import CCAResult, cca, expert_task_cca, pairwise_expert_cca
+from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
+from moeheads.numerics.knn import KNNResult, knn_classify, knn_scores, nn1_accuracy
 from moeheads.registry import Registry
 
 PROTOCOLS: Registry[Callable[..., Any]] = Registry("protocol")

@@ -15,7 +15,7 @@ from rich.table import Table
 from moeheads.errors import ConfigError
 from moeheads.eval.report import MONITOR_KEYS, loss_parts
 from moeheads.eval.results import format_value, read_results
-from moeheads.train.progress import read_metrics
+from moeheads.rundir.metrics import read_metrics
 
 
 def run_values(run_dir: Path) -> dict[str, Any]:

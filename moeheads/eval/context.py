@@ -12,9 +12,9 @@ from torch.utils.data import Subset
 
 from moeheads.config import Component
 from moeheads.errors import ConfigError
-from moeheads.eval.features import FeatureSet, extract_features
 from moeheads.eval.loading import TrainedModel
-from moeheads.train.build import build_dataset
+from moeheads.numerics.features import FeatureSet, extract_features
+from moeheads.rundir.build import build_dataset
 
 #: A dataset named alone (``cifar10``) or with options (``{name: folder, root: data/x}``).
 DatasetRef = str | Component

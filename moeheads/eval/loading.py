@@ -21,9 +21,9 @@ from moeheads.config import Recipe
 from moeheads.errors import CheckpointError, ConfigError
 from moeheads.heads import MoEHeads
 from moeheads.recipe_io import load_recipe
-from moeheads.train.build import build_backbone, build_model
-from moeheads.train.checkpoint import CHECKPOINTS_DIR, load_checkpoint, resolve_checkpoint
-from moeheads.train.model import PretrainModel
+from moeheads.rundir.build import build_backbone, build_model
+from moeheads.rundir.checkpoint import CHECKPOINTS_DIR, load_checkpoint, resolve_checkpoint
+from moeheads.rundir.model import PretrainModel
 
 BACKBONE_FILE = "backbone.safetensors"
 

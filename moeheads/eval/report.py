@@ -23,7 +23,7 @@ from moeheads.eval.plots import line_plot
 from moeheads.eval.results import format_value, read_results
 from moeheads.eval.routing import ExpertUsage, expert_roles, plot_expert_usage
 from moeheads.routing_stats import RoutingStats
-from moeheads.train.progress import read_metrics
+from moeheads.rundir.metrics import read_metrics
 
 REPORT_DIR = "report"
 #: Record fields that are not measurements.

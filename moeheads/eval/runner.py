@@ -46,7 +46,7 @@ from moeheads.eval.stages_labelled import (
     run_nn1,
 )
 from moeheads.registry import describe_validation_error
-from moeheads.train.distributed import resolve_device
+from moeheads.rundir.distributed import resolve_device
 
 #: Protocol name -> (options model, stage function).
 STAGES: dict[str, tuple[type[StageOptions], Callable[..., dict[str, Any]]]] = {

@@ -20,11 +20,11 @@ from moeheads.config import Component
 from moeheads.data import SyntheticShapes
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS
-from moeheads.eval.cca import cca, expert_task_cca, pairwise_expert_cca
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.equivariance import class_probe_accuracy, factor_r2, view_param_r2
 from moeheads.eval.routing import expert_usage, plot_expert_usage
 from moeheads.heads import HeadOutput
+from moeheads.numerics.cca import cca, expert_task_cca, pairwise_expert_cca
 from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
 
 

@@ -19,8 +19,8 @@ from moeheads.data import FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
 from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.fewshot import fewshot_eval
-from moeheads.eval.knn import knn_classify
 from moeheads.eval.linear import linear_probe
+from moeheads.numerics.knn import knn_classify
 
 
 def core_options(options: BaseModel, protocol: str, *skip: str) -> dict[str, Any]:

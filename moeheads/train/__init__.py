@@ -1,1 +1,1 @@
-"""Training support: checkpoints of a run directory and RNG state capture."""
+"""Pretraining: the engine, its loop, optimisers, sampling and the monitor."""

@@ -17,11 +17,11 @@ from torch.utils.data import DataLoader
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError, InterruptedRunError, NonFiniteLossError
 from moeheads.recipe_io import dump_recipe
+from moeheads.rundir.build import build_dataset, build_model, image_size_of
+from moeheads.rundir.checkpoint import latest_valid_checkpoint, load_checkpoint
+from moeheads.rundir.distributed import DistContext, init_distributed
+from moeheads.rundir.export import export_backbone
 from moeheads.train.allocator import keep_cpu_buffers
-from moeheads.train.build import build_dataset, build_model, image_size_of
-from moeheads.train.checkpoint import latest_valid_checkpoint, load_checkpoint
-from moeheads.train.distributed import DistContext, init_distributed
-from moeheads.train.export import export_backbone
 from moeheads.train.loop import TrainLoop
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler

@@ -10,12 +10,13 @@ from torch import nn
 
 from moeheads._version import __version__
 from moeheads.errors import InterruptedRunError, NonFiniteLossError
-from moeheads.train.build import build_dataset
-from moeheads.train.checkpoint import save_checkpoint
-from moeheads.train.distributed import DistContext
-from moeheads.train.model import PretrainModel
+from moeheads.rundir.build import build_dataset
+from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
+from moeheads.rundir.distributed import DistContext
+from moeheads.rundir.metrics import MetricsLog
+from moeheads.rundir.model import PretrainModel
 from moeheads.train.monitor import GateBuffer, probe_metrics
-from moeheads.train.progress import MetricsLog, TrainProgress
+from moeheads.train.progress import TrainProgress
 from moeheads.train.sampler import EpochSampler
 from moeheads.views import ViewsDataset
 
@@ -171,12 +172,13 @@ class TrainLoop:
     def _save(self, epoch: int, step_in_epoch: int) -> None:
         if not self.ctx.is_main:
             return
-        save_checkpoint(
-            self.t.run_dir, self.model, step=self.global_step, epoch=epoch,
+        state = TrainingState(
+            self.model, step=self.global_step, epoch=epoch,
             optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
             recipe_hash=self.recipe.hash(), extra={"step_in_epoch": step_in_epoch},
             metadata={"architecture": self.recipe.backbone.name,
                       "feature_dim": str(self.model.backbone.feature_dim),
                       "moeheads_version": __version__},
-            keep_last=self.recipe.trainer.keep_last, overwrite=True,
         )
+        save_checkpoint(self.t.run_dir, state, keep_last=self.recipe.trainer.keep_last,
+                        overwrite=True)

@@ -9,11 +9,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
-from moeheads.eval.cca import cca
-from moeheads.eval.features import extract_features
-from moeheads.eval.knn import knn_classify
+from moeheads.numerics.cca import cca
+from moeheads.numerics.features import extract_features
+from moeheads.numerics.knn import knn_classify
 from moeheads.routing_stats import routing_stats
-from moeheads.train.model import PretrainModel
+from moeheads.rundir.model import PretrainModel
 
 
 class GateBuffer:

@@ -1,11 +1,7 @@
-"""Metrics as JSON lines, and progress on the terminal (a rich bar, or plain lines)."""
+"""Progress on the terminal: a rich bar, or plain lines."""
 
 from __future__ import annotations
 
-import json
-import math
-import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,44 +13,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-
-
-class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (rank 0 only).
-
-    Args:
-        path: The file; ``None`` writes nothing (other ranks).
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, kind: str, **values: Any) -> None:
-        """Append ``{"kind": kind, "time": ..., **values}``; non-finite floats become null."""
-        if self.path is None:
-            return
-        record = {"kind": kind, "time": round(time.time(), 3), **_finite(values)}
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """Every record of a ``metrics.jsonl`` file (an empty list when it does not exist)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _finite(values: Any) -> Any:
-    if isinstance(values, dict):
-        return {k: _finite(v) for k, v in values.items()}
-    if isinstance(values, list | tuple):
-        return [_finite(v) for v in values]
-    if isinstance(values, float) and not math.isfinite(values):
-        return None
-    return values
 
 
 class TrainProgress:

@@ -9,8 +9,8 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from moeheads.config import Recipe
-from moeheads.train.checkpoint import latest_valid_checkpoint
-from moeheads.train.distributed import shutdown_distributed
+from moeheads.rundir.checkpoint import latest_valid_checkpoint
+from moeheads.rundir.distributed import shutdown_distributed
 from moeheads.train.engine import Trainer
 from tests.train.recipes import tiny_recipe
 

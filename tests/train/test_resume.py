@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from moeheads.config import Recipe
 from moeheads.errors import MoeheadsError
-from moeheads.train.checkpoint import latest_valid_checkpoint
+from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer
 from moeheads.train.loop import TrainLoop
 from tests.train.recipes import tiny_recipe

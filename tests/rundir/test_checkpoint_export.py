@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from moeheads.errors import CheckpointError
-from moeheads.train.checkpoint import save_checkpoint
-from moeheads.train.export import export_backbone
+from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
+from moeheads.rundir.export import export_backbone
 
 
 class SSLModel(nn.Module):
@@ -24,7 +24,8 @@ def test_export_loads_into_plain_torchvision_resnet18(tmp_path: Path) -> None:
     model = SSLModel()
     model.backbone.train()(torch.randn(4, 3, 32, 32))  # non-trivial BatchNorm statistics
     run = tmp_path / "runs" / "demo"
-    info = save_checkpoint(run, model, step=7, epoch=1, metadata={"architecture": "resnet18"})
+    info = save_checkpoint(run, TrainingState(model, step=7, epoch=1,
+                                             metadata={"architecture": "resnet18"}))
     out = export_backbone(run, run / "backbone.safetensors")
 
     plain = torchvision.models.resnet18()

@@ -12,7 +12,7 @@ from moeheads.errors import ConfigError
 from moeheads.heads import MoEHeads
 from moeheads.losses import LOSSES
 from moeheads.losses.objective import Objective
-from moeheads.train.model import Encoder, PretrainModel
+from moeheads.rundir.model import Encoder, PretrainModel
 from moeheads.views import NUM_PARAMS, ParamStandardizer, ViewSampler, to_image_tensor
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from moeheads.eval.cca import cca, expert_task_cca, pairwise_expert_cca
+from moeheads.numerics.cca import cca, expert_task_cca, pairwise_expert_cca
 
 
 def _known(n: int = 20000):

@@ -8,7 +8,7 @@ from PIL import Image
 from torch import nn
 
 from moeheads.errors import DataError
-from moeheads.eval.features import EvalTransform, extract_features, normalize_batch
+from moeheads.numerics.features import EvalTransform, extract_features, normalize_batch
 
 
 def _backbone() -> nn.Module:

@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from moeheads.errors import CheckpointError, ConfigError
-from moeheads.train.checkpoint import (
+from moeheads.errors import CheckpointError
+from moeheads.rundir.checkpoint import (
     CheckpointInfo,
     CheckpointWarning,
+    TrainingState,
     latest_valid_checkpoint,
     load_checkpoint,
-    recipe_hash,
     save_checkpoint,
     scan_checkpoints,
     verify_checkpoint,
@@ -50,8 +50,10 @@ def _training_state(steps: int = 3) -> tuple[Net, torch.optim.Optimizer, object,
     return model, opt, sched, scaler
 
 
-def _save(run: Path, step: int, model: nn.Module | None = None, **kwargs) -> CheckpointInfo:
-    return save_checkpoint(run, model or Net(), step=step, epoch=step // 10, **kwargs)
+def _save(run: Path, step: int, model: nn.Module | None = None, keep_last: int | None = 3,
+          overwrite: bool = False, **kwargs) -> CheckpointInfo:
+    state = TrainingState(model or Net(), step=step, epoch=step // 10, **kwargs)
+    return save_checkpoint(run, state, keep_last=keep_last, overwrite=overwrite)
 
 
 def _rehash(info: CheckpointInfo) -> None:
@@ -67,10 +69,10 @@ def _rehash(info: CheckpointInfo) -> None:
 def test_round_trip_restores_everything(tmp_path: Path) -> None:
     model, opt, sched, scaler = _training_state()
     gen = torch.Generator().manual_seed(3)
-    info = save_checkpoint(
-        tmp_path, model, step=3, epoch=1, optimizer=opt, scheduler=sched, scaler=scaler,
+    info = save_checkpoint(tmp_path, TrainingState(
+        model, step=3, epoch=1, optimizer=opt, scheduler=sched, scaler=scaler,
         recipe_hash="abc", generators={"loader": gen}, extra={"best": 0.5},
-    )  # fmt: skip
+    ))  # fmt: skip
     expected = (torch.rand(3), random.random(), np.random.rand(), torch.rand(2, generator=gen))
 
     model2, opt2, sched2, scaler2 = Net(), None, None, torch.amp.GradScaler("cpu")
@@ -219,18 +221,6 @@ def test_recipe_hash_mismatch(tmp_path: Path) -> None:
         assert latest_valid_checkpoint(tmp_path, recipe_hash="c") is None
 
 
-def test_recipe_hash_is_stable_and_ignores_fields() -> None:
-    a = {"name": "x", "seed": 0, "trainer": {"epochs": 2, "num_workers": 4}}
-    b = {"trainer": {"num_workers": 8, "epochs": 2}, "seed": 0, "name": "x"}
-    ignore = ["trainer.num_workers"]
-    assert recipe_hash(a, ignore) == recipe_hash(b, ignore)
-    assert recipe_hash(a) != recipe_hash(b)
-    assert recipe_hash(a, ignore) != recipe_hash({**a, "seed": 1}, ignore)
-    assert len(recipe_hash(a)) == 64
-    with pytest.raises(ConfigError, match="JSON"):
-        recipe_hash({"x": object()})
-
-
 def test_mismatched_model_names_keys_and_file(tmp_path: Path) -> None:
     info = _save(tmp_path, 1)
     with pytest.raises(CheckpointError, match=r"step-000000001\.model.*wrong shapes.*head\.weight"):
@@ -271,7 +261,7 @@ def test_arbitrary_objects_are_refused(tmp_path: Path) -> None:
 
 def test_unwraps_compiled_or_parallel_models(tmp_path: Path) -> None:
     model = Net()
-    info = save_checkpoint(tmp_path, nn.DataParallel(model), step=0, epoch=0)
+    info = save_checkpoint(tmp_path, TrainingState(nn.DataParallel(model), step=0, epoch=0))
     assert load_checkpoint(info.path, Net()).info.step == 0
 
 

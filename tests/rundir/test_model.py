@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from moeheads import MoEHeads
-from moeheads.train.model import Encoder
+from moeheads.rundir.model import Encoder
 
 
 @pytest.mark.parametrize("passes", ["separate", "joint"])

@@ -9,7 +9,8 @@ from pathlib import Path
 from torch import Tensor
 
 from moeheads.errors import CheckpointError
-from moeheads.train._io import (
+from moeheads.rundir.checkpoint import FORMAT_VERSION, FileRecord, resolve_checkpoint
+from moeheads.rundir.files import (
     load_safetensors,
     moeheads_version,
     save_safetensors,
@@ -17,7 +18,6 @@ from moeheads.train._io import (
     write_atomic,
     write_json,
 )
-from moeheads.train.checkpoint import FORMAT_VERSION, FileRecord, resolve_checkpoint
 
 
 def export_backbone(

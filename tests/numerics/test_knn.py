@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from moeheads.errors import ConfigError, DataError
-from moeheads.eval.knn import knn_classify, knn_scores, nn1_accuracy
+from moeheads.numerics.knn import knn_classify, knn_scores, nn1_accuracy
 
 # Unit vectors: class 0 at 0 degrees; class 1 at 90 degrees and at cos = 0.6.
 TRAIN = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.6, 0.8]])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from moeheads.errors import CheckpointError
-from moeheads.train.rng import capture_rng_state, restore_rng_state
+from moeheads.rundir.rng import capture_rng_state, restore_rng_state
 
 
 def _draw(gen: torch.Generator) -> tuple[object, ...]:
