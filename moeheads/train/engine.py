@@ -10,23 +10,16 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError, InterruptedRunError, NonFiniteLossError
 from moeheads.recipe_io import dump_recipe
-from moeheads.rundir.build import build_dataset, build_model, image_size_of
 from moeheads.rundir.checkpoint import latest_valid_checkpoint, load_checkpoint
-from moeheads.rundir.distributed import DistContext, init_distributed
+from moeheads.rundir.distributed import init_distributed
 from moeheads.rundir.export import export_backbone
 from moeheads.train.allocator import keep_cpu_buffers
+from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
-from moeheads.train.optim import build_optimizer, build_schedule
-from moeheads.train.sampler import EpochSampler
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm
-from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
 
 __all__ = [
     "InterruptedRunError",
@@ -55,17 +48,6 @@ class RunResult:
     steps: int
     final_metrics: dict[str, Any]
     backbone: Path | None
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (``None`` for fp32)."""
-    if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("trainer.precision fp16 needs a CUDA device; use bf16 or fp32")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def seed_everything(seed: int) -> None:
@@ -108,74 +90,20 @@ class Trainer:
             self._prepare_run_dir()
         ctx.barrier()
 
-        dataset = build_dataset(recipe.data.dataset)
-        model = build_model(recipe, image_size_of(dataset)).to(ctx.device)
-        if trainer.channels_last:
-            model.encoder.backbone.to(memory_format=torch.channels_last)
-        micro_batch = self._micro_batch(ctx)
-        sampler = EpochSampler(
-            len(dataset), micro_batch * ctx.world_size, recipe.seed, ctx.rank, ctx.world_size,
-            max_steps=None if trainer.steps_per_epoch is None
-            else trainer.steps_per_epoch * trainer.accumulate,
-        )
-        steps_per_epoch = sampler.steps // trainer.accumulate
-        if steps_per_epoch == 0:
-            raise ConfigError("trainer.accumulate is larger than the batches of one epoch")
-        view_sampler = ViewSampler(recipe.views.view_options())
-        views = ViewsDataset(dataset, view_sampler, recipe.views.num_views,
-                             original=recipe.views.original and model.needs_original,
-                             seed=recipe.seed)
-        loader = DataLoader(
-            views, batch_size=micro_batch, sampler=sampler, collate_fn=collate_views,
-            num_workers=recipe.data.num_workers,
-            pin_memory=recipe.data.pin_memory and ctx.device.type == "cuda",
-            persistent_workers=recipe.data.num_workers > 0,
-        )
-        photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
-
-        if ctx.distributed:
-            model.encoder = convert_sync_batchnorm(model.encoder, ctx.device)
-            model.objective = convert_sync_batchnorm(model.objective, ctx.device)
-        optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
-        total_steps = trainer.epochs * steps_per_epoch
-        scheduler = build_schedule(optimizer, recipe.schedule, total_steps, steps_per_epoch)
-        dtype = resolve_precision(trainer.precision, ctx.device)
-        scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
-
-        start_epoch, start_step, global_step = self._resume(ctx, model, optimizer, scheduler,
-                                                            scaler, steps_per_epoch)
-        if trainer.compile:
-            model.encoder.backbone.compile()
-            # the parts every head call runs, MoEHeads.forward_groups included
-            model.encoder.heads.experts.compile()
-            model.encoder.heads.router.compile()
-        network: nn.Module = model
-        if ctx.distributed:
-            network = DistributedDataParallel(
-                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-            )
-        loop = TrainLoop(self, ctx, model, network, optimizer, scheduler, scaler, dtype,
-                     photometric, loader, views, sampler, steps_per_epoch, total_steps)
+        parts = build_training(recipe, ctx)
+        start_epoch, start_step, global_step = self._resume(parts)
+        wrap_network(parts, trainer.compile)
+        loop = TrainLoop(recipe, self.run_dir, self.console, parts)
         metrics = loop.train(start_epoch, start_step, global_step)
         backbone = None
         if ctx.is_main:
             backbone = self.run_dir / "backbone.safetensors"
             export_backbone(self.run_dir, backbone, prefix="encoder.backbone.module.",
                             architecture=recipe.backbone.name,
-                            feature_dim=model.backbone.feature_dim, overwrite=True)
+                            feature_dim=parts.model.backbone.feature_dim, overwrite=True)
             self.console.print(f"backbone exported to {backbone}", highlight=False)
         ctx.barrier()
-        return RunResult(self.run_dir, trainer.epochs, total_steps, metrics, backbone)
-
-    def _micro_batch(self, ctx: DistContext) -> int:
-        trainer = self.recipe.trainer
-        per_step = trainer.batch_size // trainer.accumulate
-        if trainer.batch_size % (trainer.accumulate * ctx.world_size):
-            raise ConfigError(
-                f"trainer.batch_size {trainer.batch_size} must be divisible by "
-                f"accumulate x processes = {trainer.accumulate * ctx.world_size}"
-            )
-        return per_step // ctx.world_size
+        return RunResult(self.run_dir, trainer.epochs, parts.total_steps, metrics, backbone)
 
     def _prepare_run_dir(self) -> None:
         checkpoints = self.run_dir / "checkpoints"
@@ -190,7 +118,9 @@ class Trainer:
         tmp.write_text(dump_recipe(self.recipe))
         tmp.replace(recipe_file)
 
-    def _resume(self, ctx, model, optimizer, scheduler, scaler, steps_per_epoch):
+    def _resume(self, parts: TrainingParts) -> tuple[int, int, int]:
+        """Epoch, step in that epoch and global step to start from (restoring a checkpoint)."""
+        ctx = parts.ctx
         if self.resume == "never":
             return 0, 0, 0
         if self.resume == "auto":
@@ -200,12 +130,13 @@ class Trainer:
             path = info.path
         else:
             path = Path(self.resume)
-        loaded = load_checkpoint(path, model, optimizer, scheduler, scaler,
-                                 map_location=ctx.device, recipe_hash=self.recipe.hash())
+        loaded = load_checkpoint(path, parts.model, parts.optimizer, parts.scheduler,
+                                 parts.scaler, map_location=ctx.device,
+                                 recipe_hash=self.recipe.hash())
         global_step = loaded.info.step
         epoch = loaded.info.epoch
         step_in_epoch = int(loaded.extra.get("step_in_epoch", 0))
-        if step_in_epoch >= steps_per_epoch:
+        if step_in_epoch >= parts.data.steps_per_epoch:
             epoch, step_in_epoch = epoch + 1, 0
         if ctx.is_main:
             self.console.print(f"resuming from {path} (epoch {epoch + 1}, step {global_step})",

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
+from rich.console import Console
 
 from moeheads._version import __version__
+from moeheads.config import Recipe
 from moeheads.errors import InterruptedRunError, NonFiniteLossError
 from moeheads.rundir.build import build_dataset
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
-from moeheads.rundir.distributed import DistContext
 from moeheads.rundir.metrics import MetricsLog
-from moeheads.rundir.model import PretrainModel
+from moeheads.train.builder import TrainingParts
 from moeheads.train.monitor import GateBuffer, probe_metrics
 from moeheads.train.progress import TrainProgress
-from moeheads.train.sampler import EpochSampler
-from moeheads.views import ViewsDataset
-
-if TYPE_CHECKING:
-    from moeheads.train.engine import Trainer
 
 
 def channels_last(images: torch.Tensor) -> torch.Tensor:
@@ -30,28 +26,35 @@ def channels_last(images: torch.Tensor) -> torch.Tensor:
 
 
 class TrainLoop:
-    """The epoch/step loop of one :class:`~moeheads.train.engine.Trainer` run."""
+    """The epoch/step loop of one :class:`~moeheads.train.engine.Trainer` run.
 
-    def __init__(self, trainer: Trainer, ctx: DistContext, model: PretrainModel,
-                 network: nn.Module, optimizer, scheduler, scaler, dtype, photometric,
-                 loader, views: ViewsDataset, sampler: EpochSampler, steps_per_epoch: int,
-                 total_steps: int) -> None:
-        self.t = trainer
-        self.recipe = trainer.recipe
-        self.ctx = ctx
-        self.model, self.network = model, network
-        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
-        self.dtype = dtype
-        self.photometric = photometric
-        self.loader, self.views, self.sampler = loader, views, sampler
-        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
-        self.log = MetricsLog(trainer.run_dir / "metrics.jsonl" if ctx.is_main else None)
-        self.progress = TrainProgress(trainer.console, ctx.is_main, self.recipe.trainer.log_every)
+    Args:
+        recipe: The run's recipe.
+        run_dir: Where metrics and checkpoints go.
+        console: Where progress goes.
+        parts: The model, optimisation and data (from
+            :func:`~moeheads.train.builder.build_training`).
+    """
+
+    def __init__(self, recipe: Recipe, run_dir: Path, console: Console,
+                 parts: TrainingParts) -> None:
+        self.recipe = recipe
+        self.run_dir = run_dir
+        self.ctx = ctx = parts.ctx
+        self.model, self.network = parts.model, parts.network
+        self.optimizer, self.scheduler, self.scaler = parts.optimizer, parts.scheduler, parts.scaler
+        self.dtype = parts.dtype
+        data = parts.data
+        self.photometric = data.photometric
+        self.loader, self.views, self.sampler = data.loader, data.views, data.sampler
+        self.steps_per_epoch, self.total_steps = data.steps_per_epoch, parts.total_steps
+        self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None)
+        self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
         self.gates = GateBuffer()
         self.probe = None
-        data = self.recipe.data
-        if data.probe_train is not None and ctx.is_main:
-            self.probe = (build_dataset(data.probe_train), build_dataset(data.probe_test))
+        if recipe.data.probe_train is not None and ctx.is_main:
+            self.probe = (build_dataset(recipe.data.probe_train),
+                          build_dataset(recipe.data.probe_test))
 
     def train(self, start_epoch: int, start_step: int, global_step: int) -> dict[str, Any]:
         trainer = self.recipe.trainer
@@ -148,7 +151,7 @@ class TrainLoop:
         if float(finite) < 1.0:
             raise NonFiniteLossError(
                 f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step "
-                f"{self.global_step}; the last good checkpoint in {self.t.run_dir / 'checkpoints'}"
+                f"{self.global_step}; the last good checkpoint in {self.run_dir / 'checkpoints'}"
                 " is intact (lower the learning rate or use fp32, then --resume auto)"
             )
 
@@ -180,5 +183,5 @@ class TrainLoop:
                       "feature_dim": str(self.model.backbone.feature_dim),
                       "moeheads_version": __version__},
         )
-        save_checkpoint(self.t.run_dir, state, keep_last=self.recipe.trainer.keep_last,
+        save_checkpoint(self.run_dir, state, keep_last=self.recipe.trainer.keep_last,
                         overwrite=True)

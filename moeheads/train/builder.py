@@ -1,0 +1,158 @@
+"""Building the parts of a training run from its recipe, in a fixed order.
+
+The order matters for reproducibility: the model is initialised right after the
+global seed is set, before any other random number is drawn, so that a run and
+its resumed continuation build the same objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from moeheads.config import Recipe
+from moeheads.errors import ConfigError
+from moeheads.rundir.build import build_dataset, build_model, image_size_of
+from moeheads.rundir.distributed import DistContext
+from moeheads.rundir.model import PretrainModel
+from moeheads.train.optim import build_optimizer, build_schedule
+from moeheads.train.sampler import EpochSampler
+from moeheads.train.sync_batchnorm import convert_sync_batchnorm
+from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
+
+
+@dataclass
+class DataParts:
+    """The training data of one process.
+
+    Attributes:
+        views: The dataset of views (its epoch is set by the loop).
+        sampler: Which indices this process reads in each epoch.
+        loader: Batches of views.
+        photometric: The on-device photometric part of the views.
+        steps_per_epoch: Optimiser steps per epoch.
+    """
+
+    views: ViewsDataset
+    sampler: EpochSampler
+    loader: DataLoader
+    photometric: Photometric
+    steps_per_epoch: int
+
+
+@dataclass
+class TrainingParts:
+    """Everything the training loop works with.
+
+    Attributes:
+        ctx: Device and process group.
+        model: The pretraining model (unwrapped).
+        network: What the loop calls: ``model``, or ``model`` under DDP.
+        optimizer: The optimiser.
+        scheduler: The per-step learning-rate schedule.
+        scaler: The gradient scaler (enabled for fp16 only).
+        dtype: The autocast dtype (``None``: fp32).
+        data: The training data.
+        total_steps: Optimiser steps of the whole run.
+    """
+
+    ctx: DistContext
+    model: PretrainModel
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    dtype: torch.dtype | None
+    data: DataParts
+    total_steps: int
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype (``None`` for fp32)."""
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("trainer.precision fp16 needs a CUDA device; use bf16 or fp32")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def micro_batch_size(recipe: Recipe, world_size: int) -> int:
+    """Images per process and forward pass: the batch split over accumulation and processes."""
+    trainer = recipe.trainer
+    per_step = trainer.batch_size // trainer.accumulate
+    if trainer.batch_size % (trainer.accumulate * world_size):
+        raise ConfigError(
+            f"trainer.batch_size {trainer.batch_size} must be divisible by "
+            f"accumulate x processes = {trainer.accumulate * world_size}"
+        )
+    return per_step // world_size
+
+
+def build_data(recipe: Recipe, dataset: Any, model: PretrainModel, ctx: DistContext) -> DataParts:
+    """Sampler, views and loader of the pretraining dataset for this process."""
+    trainer = recipe.trainer
+    micro_batch = micro_batch_size(recipe, ctx.world_size)
+    sampler = EpochSampler(
+        len(dataset), micro_batch * ctx.world_size, recipe.seed, ctx.rank, ctx.world_size,
+        max_steps=None if trainer.steps_per_epoch is None
+        else trainer.steps_per_epoch * trainer.accumulate,
+    )
+    steps_per_epoch = sampler.steps // trainer.accumulate
+    if steps_per_epoch == 0:
+        raise ConfigError("trainer.accumulate is larger than the batches of one epoch")
+    view_sampler = ViewSampler(recipe.views.view_options())
+    views = ViewsDataset(dataset, view_sampler, recipe.views.num_views,
+                         original=recipe.views.original and model.needs_original,
+                         seed=recipe.seed)
+    loader = DataLoader(
+        views, batch_size=micro_batch, sampler=sampler, collate_fn=collate_views,
+        num_workers=recipe.data.num_workers,
+        pin_memory=recipe.data.pin_memory and ctx.device.type == "cuda",
+        persistent_workers=recipe.data.num_workers > 0,
+    )
+    photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
+    return DataParts(views, sampler, loader, photometric, steps_per_epoch)
+
+
+def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
+    """Dataset, model, data pipeline and optimisation of a run, before any resume.
+
+    The network is not yet compiled or wrapped in DDP (see :func:`wrap_network`), so
+    that a checkpoint loads into the plain model.
+    """
+    trainer = recipe.trainer
+    dataset = build_dataset(recipe.data.dataset)
+    model = build_model(recipe, image_size_of(dataset)).to(ctx.device)
+    if trainer.channels_last:
+        model.encoder.backbone.to(memory_format=torch.channels_last)
+    data = build_data(recipe, dataset, model, ctx)
+    if ctx.distributed:
+        model.encoder = convert_sync_batchnorm(model.encoder, ctx.device)
+        model.objective = convert_sync_batchnorm(model.objective, ctx.device)
+    optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
+    total_steps = trainer.epochs * data.steps_per_epoch
+    scheduler = build_schedule(optimizer, recipe.schedule, total_steps, data.steps_per_epoch)
+    dtype = resolve_precision(trainer.precision, ctx.device)
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
+    return TrainingParts(ctx, model, model, optimizer, scheduler, scaler, dtype, data,
+                         total_steps)
+
+
+def wrap_network(parts: TrainingParts, compile: bool) -> None:
+    """Compile the model's hot parts (when asked) and wrap it in DDP across processes."""
+    model, ctx = parts.model, parts.ctx
+    if compile:
+        model.encoder.backbone.compile()
+        # the parts every head call runs, MoEHeads.forward_groups included
+        model.encoder.heads.experts.compile()
+        model.encoder.heads.router.compile()
+    if ctx.distributed:
+        parts.network = nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        )
