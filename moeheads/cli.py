@@ -71,11 +71,10 @@ def validate(
     overrides: SetOption = None,
 ) -> None:
     """Check a recipe and print it with every default filled in."""
-    from moeheads.eval.runner import check_stages
-    from moeheads.recipe_io import dump_recipe, load_recipe
+    from moeheads.api import validate as validate_recipe
+    from moeheads.recipe_io import dump_recipe
 
-    resolved = load_recipe(recipe, overrides or [])
-    check_stages(resolved)
+    resolved = validate_recipe(recipe, overrides or [])
     console.print(dump_recipe(resolved), highlight=False, markup=False)
 
 
@@ -88,19 +87,9 @@ def run(
     ] = "auto",
 ) -> None:
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
-    from moeheads.eval.runner import check_stages, finish_run
-    from moeheads.recipe_io import load_recipe
-    from moeheads.rundir.distributed import shutdown_distributed
-    from moeheads.train.engine import Trainer
+    from moeheads.api import run as run_recipe
 
-    resolved = load_recipe(recipe, overrides or [])
-    check_stages(resolved)
-    try:
-        result = Trainer(resolved, resume=resume, console=console).run()
-    finally:
-        shutdown_distributed()
-    console.print(f"run finished: {result.run_dir}", highlight=False)
-    finish_run(resolved, result.run_dir, console)
+    run_recipe(recipe, overrides or [], resume=resume, console=console)
 
 
 @app.command()
@@ -131,14 +120,14 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Evaluate a trained model with one protocol; the result goes to <run>/eval/."""
+    from moeheads.api import evaluate as evaluate_protocol
     from moeheads.eval.results import summary_table
-    from moeheads.eval.runner import evaluate_run
     from moeheads.recipe_io import apply_overrides
 
-    record, path = evaluate_run(run_or_checkpoint, protocol, apply_overrides({}, options or []),
-                                device)
-    console.print(summary_table(protocol, record["result"]["summary"]))
-    console.print(f"result written to {path}", highlight=False)
+    result = evaluate_protocol(run_or_checkpoint, protocol, device=device,
+                               **apply_overrides({}, options or []))
+    console.print(summary_table(protocol, result.summary))
+    console.print(f"result written to {result.path}", highlight=False)
 
 
 @app.command()

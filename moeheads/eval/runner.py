@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,21 +129,36 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def finish_run(recipe: Recipe, run_dir: Path, console: Console | None = None) -> Path | None:
-    """After pretraining (main process only): run the recipe's evaluation stages, write the
-    report; returns the report's path (``None`` on other processes)."""
+@dataclass(frozen=True)
+class FinishedRun:
+    """What :func:`finish_run` did.
+
+    Attributes:
+        records: Each evaluation stage's result record and file, in the recipe's order.
+        report: The run's ``report.md``.
+    """
+
+    records: list[tuple[dict[str, Any], Path]]
+    report: Path
+
+
+def finish_run(recipe: Recipe, run_dir: Path, console: Console | None = None) -> FinishedRun | None:
+    """After pretraining (main process only): run the recipe's evaluation stages and write the
+    report (``None`` on other processes)."""
     from moeheads.eval.report import write_report
 
     if not is_main_process():
         return None
     console = console or Console()
+    records = []
     if recipe.evaluation:
         device = resolve_device(recipe.trainer.device)
         ctx = EvalContext(load_trained(run_dir, device), device)
         for stage in recipe.evaluation:
             record, path = evaluate(ctx, stage.protocol, stage.options)
+            records.append((record, path))
             console.print(summary_table(f"{stage.protocol} ({path.name})",
                                         record["result"]["summary"]))
     report = write_report(run_dir)
     console.print(f"report written to {report}", highlight=False)
-    return report
+    return FinishedRun(records, report)

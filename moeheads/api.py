@@ -1,0 +1,170 @@
+"""The Python API of a whole run: pretrain, then evaluate, as the command line does.
+
+``moeheads run`` and ``moeheads eval`` are thin layers over :func:`run` and
+:func:`evaluate`; both are also reachable as ``moeheads.run`` and
+``moeheads.evaluate`` (imported on first use, so ``import moeheads`` stays light).
+
+Example:
+    >>> import moeheads
+    >>> results = moeheads.run("recipes/quickstart.yaml", overrides=["trainer.epochs=1"])
+    ... # doctest: +SKIP
+    >>> results.evaluations[0].summary  # doctest: +SKIP
+    {'top1': ..., 'top5': ...}
+    >>> knn = moeheads.evaluate(results.run_dir, "knn", k=20)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from moeheads.config import Recipe
+from moeheads.errors import ConfigError
+from moeheads.eval.runner import check_stages, evaluate_run, finish_run
+from moeheads.recipe_io import apply_overrides, describe_recipe_errors, load_recipe
+from moeheads.rundir.distributed import shutdown_distributed
+from moeheads.train.engine import Trainer
+
+__all__ = ["Evaluation", "RunResults", "evaluate", "resolve_recipe", "run", "validate"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation protocol's result.
+
+    Attributes:
+        protocol: The protocol (``knn``, ``linear``, ...).
+        summary: Its headline numbers (``{"top1": ..., "top5": ...}``).
+        record: The whole result file's contents (options, source, details).
+        path: The result file ``<run>/eval/<protocol>[-<dataset>].json``.
+    """
+
+    protocol: str
+    summary: dict[str, Any]
+    record: dict[str, Any]
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What :func:`run` leaves behind.
+
+    Attributes:
+        run_dir: The run directory.
+        epochs: Epochs completed.
+        steps: Optimiser steps taken.
+        final_metrics: The last epoch's training metrics.
+        backbone: The exported backbone weights (``None`` on processes other than rank 0).
+        evaluations: The recipe's evaluation stages, in order (empty on other processes).
+        report: The run's ``report.md`` (``None`` on other processes).
+    """
+
+    run_dir: Path
+    epochs: int
+    steps: int
+    final_metrics: dict[str, Any]
+    backbone: Path | None
+    evaluations: list[Evaluation] = field(default_factory=list)
+    report: Path | None = None
+
+
+def resolve_recipe(
+    recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+) -> Recipe:
+    """A validated recipe from a file, a mapping or a :class:`Recipe`, with overrides set.
+
+    Raises:
+        ConfigError: A missing file or an invalid field (after the overrides).
+    """
+    if isinstance(recipe_or_path, str | os.PathLike):
+        return load_recipe(recipe_or_path, overrides)
+    if isinstance(recipe_or_path, Recipe):
+        data = recipe_or_path.model_dump(mode="json", exclude_unset=True)
+    else:
+        data = copy.deepcopy(dict(recipe_or_path))
+    try:
+        return Recipe.model_validate(apply_overrides(data, list(overrides)))
+    except ValidationError as error:
+        raise ConfigError(describe_recipe_errors(error, "recipe", None)) from None
+
+
+def validate(
+    recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+) -> Recipe:
+    """The recipe with every default filled in, its evaluation stages checked too.
+
+    Raises:
+        ConfigError: Naming each invalid field or stage option.
+    """
+    recipe = resolve_recipe(recipe_or_path, overrides)
+    check_stages(recipe)
+    return recipe
+
+
+def run(
+    recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    resume: str = "auto",
+    console: Console | None = None,
+) -> RunResults:
+    """Pretrain as a recipe says, then run its evaluation stages and write the report.
+
+    Args:
+        recipe_or_path: A recipe YAML file, a recipe as a mapping, or a :class:`Recipe`.
+        overrides: ``FIELD.PATH=VALUE`` settings (``"trainer.epochs=3"``; values are YAML).
+        resume: ``"auto"`` continues the newest valid checkpoint of the same recipe,
+            ``"never"`` refuses a run directory that holds checkpoints, or a checkpoint path.
+        console: Where progress and tables go (default: standard output).
+
+    Returns:
+        The run directory, training summary, evaluation results and report.
+
+    Raises:
+        MoeheadsError: An invalid recipe or evaluation stage (before any training), bad
+            data or checkpoints, a non-finite loss, or an interrupted run.
+    """
+    recipe = validate(recipe_or_path, overrides)
+    console = console or Console()
+    try:
+        trained = Trainer(recipe, resume=resume, console=console).run()
+    finally:
+        shutdown_distributed()
+    console.print(f"run finished: {trained.run_dir}", highlight=False)
+    finished = finish_run(recipe, trained.run_dir, console)
+    evaluations = [
+        Evaluation(stage.protocol, record["result"]["summary"], record, path)
+        for stage, (record, path) in zip(recipe.evaluation, finished.records, strict=True)
+    ] if finished is not None else []
+    return RunResults(trained.run_dir, trained.epochs, trained.steps, trained.final_metrics,
+                      trained.backbone, evaluations, finished and finished.report)
+
+
+def evaluate(
+    run_dir: str | os.PathLike[str], protocol: str, /, *, device: str = "auto", **options: Any
+) -> Evaluation:
+    """Evaluate a trained model with one protocol; the result is also written to ``<run>/eval/``.
+
+    Args:
+        run_dir: A run directory, a checkpoint sidecar or a ``backbone.safetensors`` file.
+        protocol: ``knn``, ``nn1``, ``linear``, ``fewshot``, ``cca``, ``equivariance`` or
+            ``routing`` (see :mod:`moeheads.eval`).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        **options: The protocol's options (``k=20``, ``dataset="cifar10"``, ``root="data"``).
+
+    Returns:
+        The result.
+
+    Raises:
+        MoeheadsError: An unknown protocol or option, or a missing run or dataset.
+    """
+    record, path = evaluate_run(Path(run_dir), protocol, options, device)
+    return Evaluation(protocol, record["result"]["summary"], record, path)
