@@ -231,9 +231,23 @@ def registry_for(kind: str) -> Registry[Any]:
 
 
 def options_from_signature(
-    builder: Callable[..., Any], model_name: str, defaults: dict[str, Any] | None = None
+    builder: Callable[..., Any],
+    model_name: str,
+    defaults: dict[str, Any] | None = None,
+    *,
+    keyword_only: bool = False,
+    exclude: Iterable[str] = (),
 ) -> type[BaseModel]:
-    """A pydantic model (``extra="forbid"``) of the keyword options of ``builder``."""
+    """A pydantic model (``extra="forbid"``) of the options of ``builder``.
+
+    Args:
+        builder: A class (its ``__init__``) or function.
+        model_name: Name of the model class.
+        defaults: Defaults that replace the signature's.
+        keyword_only: Only the keyword-only arguments (a function whose data comes
+            positionally and whose options come by keyword).
+        exclude: Arguments left out (supplied by the caller, not by an options mapping).
+    """
     target = builder.__init__ if inspect.isclass(builder) else builder
     signature = inspect.signature(target)
     try:
@@ -241,9 +255,12 @@ def options_from_signature(
     except Exception:  # unresolvable annotations: fall back to Any
         hints = {}
     defaults = defaults or {}
+    skip = {"self", *exclude}
     fields: dict[str, Any] = {}
     for param in signature.parameters.values():
-        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if keyword_only and param.kind is not param.KEYWORD_ONLY:
             continue
         annotation = hints.get(param.name, Any)
         if param.name in defaults:

@@ -2,7 +2,9 @@
 
 Every protocol is a function of tensors (data as positional arguments, options as
 keyword-only arguments with the paper's defaults), registered in :data:`PROTOCOLS`
-with a pydantic model of its keyword options, so a recipe can validate them:
+with a pydantic model of its keyword options, so a recipe can validate them. This is
+the one table of protocols: each evaluation stage (:mod:`moeheads.eval.stages`) is
+registered for a protocol named here.
 
 Example:
     >>> from moeheads.eval import PROTOCOLS
@@ -14,12 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import inspect
-import typing
 from collections.abc import Callable
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, create_model
 
 from moeheads.eval.equivariance import (
     VIEW_PARAM_NAMES,
@@ -35,21 +33,9 @@ from moeheads.eval.routing import ExpertUsage, expert_roles, expert_usage, plot_
 from moeheads.numerics.cca import CCAResult, cca, expert_task_cca, pairwise_expert_cca
 from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
 from moeheads.numerics.knn import KNNResult, knn_classify, knn_scores, nn1_accuracy
-from moeheads.registry import Registry
+from moeheads.registry import Registry, options_from_signature
 
 PROTOCOLS: Registry[Callable[..., Any]] = Registry("protocol")
-
-
-def keyword_options(function: Callable[..., Any], name: str) -> type[BaseModel]:
-    """A pydantic model (``extra="forbid"``) of ``function``'s keyword-only arguments."""
-    hints = typing.get_type_hints(function)
-    fields: dict[str, Any] = {
-        p.name: (hints.get(p.name, Any), p.default)
-        for p in inspect.signature(function).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
-    config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-    return create_model(f"{name}_options", __config__=config, **fields)
 
 
 for _name, _function in {
@@ -61,7 +47,9 @@ for _name, _function in {
     "equivariance": view_param_r2,
     "routing": expert_usage,
 }.items():
-    PROTOCOLS.register(_name, options=keyword_options(_function, _name))(_function)
+    PROTOCOLS.register(
+        _name, options=options_from_signature(_function, f"{_name}_options", keyword_only=True)
+    )(_function)
 
 __all__ = [
     "PROTOCOLS",
@@ -86,7 +74,6 @@ __all__ = [
     "factor_r2",
     "fewshot_eval",
     "fit_logistic",
-    "keyword_options",
     "knn_classify",
     "knn_scores",
     "l2_grid",

@@ -14,7 +14,7 @@ suffix when one dataset was named) as ``{"protocol", "options", "source", "step"
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,41 +24,13 @@ from rich.console import Console
 
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
-from moeheads.eval import PROTOCOLS
+from moeheads.eval import PROTOCOLS, stages_heldout, stages_labelled  # noqa: F401  (register the stages)
 from moeheads.eval.context import EvalContext, StageOptions, as_component
 from moeheads.eval.loading import load_trained
 from moeheads.eval.results import summary_table, write_result
-from moeheads.eval.stages_heldout import (
-    CCAOptions,
-    EquivarianceOptions,
-    RoutingOptions,
-    run_cca,
-    run_equivariance,
-    run_routing,
-)
-from moeheads.eval.stages_labelled import (
-    FewShotOptions,
-    KNNOptions,
-    LinearOptions,
-    NN1Options,
-    run_fewshot,
-    run_knn,
-    run_linear,
-    run_nn1,
-)
+from moeheads.eval.stages import STAGES
 from moeheads.registry import describe_validation_error
 from moeheads.rundir.distributed import resolve_device
-
-#: Protocol name -> (options model, stage function).
-STAGES: dict[str, tuple[type[StageOptions], Callable[..., dict[str, Any]]]] = {
-    "knn": (KNNOptions, run_knn),
-    "nn1": (NN1Options, run_nn1),
-    "linear": (LinearOptions, run_linear),
-    "fewshot": (FewShotOptions, run_fewshot),
-    "cca": (CCAOptions, run_cca),
-    "equivariance": (EquivarianceOptions, run_equivariance),
-    "routing": (RoutingOptions, run_routing),
-}
 
 
 def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
@@ -70,7 +42,7 @@ def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
     if protocol not in STAGES:
         PROTOCOLS.get(protocol)  # raises with the registered names
         raise ConfigError(f"protocol {protocol!r} has no evaluation stage")
-    model = STAGES[protocol][0]
+    model = STAGES[protocol].options
     try:
         return model.model_validate(dict(options))
     except ValidationError as error:
@@ -92,7 +64,7 @@ def evaluate(
     """Run one protocol and write its result file; returns the record and the file."""
     validated = validate_stage(protocol, options)
     ctx.stem = output_stem(protocol, validated)
-    result = STAGES[protocol][1](ctx, validated)
+    result = STAGES[protocol].run(ctx, validated)
     record = {
         "protocol": protocol,
         "options": validated.model_dump(mode="json"),

@@ -23,6 +23,7 @@ from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.equivariance import class_probe_accuracy, factor_r2, view_param_r2
 from moeheads.eval.routing import expert_usage, plot_expert_usage
+from moeheads.eval.stages import stage
 from moeheads.heads import HeadOutput
 from moeheads.numerics.cca import cca, expert_task_cca, pairwise_expert_cca
 from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
@@ -62,6 +63,7 @@ class CCAOptions(HeldOutOptions, PROTOCOLS.get("cca").options):  # type: ignore[
     """``cca`` options: held-out images plus the relative ridge ``eps``."""
 
 
+@stage("cca", CCAOptions)
 def run_cca(ctx: EvalContext, o: CCAOptions) -> dict[str, Any]:
     """Mean canonical correlation between the first two tasks' embeddings, and per expert."""
     component = held_out(ctx, o, "cca")
@@ -136,6 +138,7 @@ def _mean(values: dict[str, float]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
+@stage("equivariance", EquivarianceOptions)
 def run_equivariance(ctx: EvalContext, o: EquivarianceOptions) -> dict[str, Any]:
     """Held-out R^2 of each view parameter (absolute and two-view difference) from features;
     on synthetic_shapes also of the ground-truth factors, and the class probe accuracy."""
@@ -162,6 +165,7 @@ class RoutingOptions(HeldOutOptions, PROTOCOLS.get("routing").options):  # type:
     """``routing`` options: held-out images plus ``specific_share``."""
 
 
+@stage("routing", RoutingOptions)
 def run_routing(ctx: EvalContext, o: RoutingOptions) -> dict[str, Any]:
     """Per-task expert usage, roles (shared, task-specific, dead) and a heatmap PNG."""
     component = held_out(ctx, o, "routing")

@@ -20,6 +20,7 @@ from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.fewshot import fewshot_eval
 from moeheads.eval.linear import linear_probe
+from moeheads.eval.stages import stage
 from moeheads.numerics.knn import knn_classify
 
 
@@ -86,11 +87,13 @@ def _neighbours(ctx: EvalContext, o: PairOptions, protocol: str, k: int,
             "test": {"dataset": test_c.name, "images": len(test[1])}}
 
 
+@stage("knn", KNNOptions)
 def run_knn(ctx: EvalContext, o: KNNOptions) -> dict[str, Any]:
     """Weighted kNN accuracy (top-1, top-5) of frozen features."""
     return _neighbours(ctx, o, "knn", o.k, o.temperature)
 
 
+@stage("nn1", NN1Options)
 def run_nn1(ctx: EvalContext, o: NN1Options) -> dict[str, Any]:
     """1-nearest-neighbour cosine accuracy (STAR's monitor)."""
     return _neighbours(ctx, o, "nn1", 1, 0.1)
@@ -131,6 +134,7 @@ def _probe(ctx: EvalContext, o: LinearOptions, ref: DatasetRef, splits: tuple[st
             "images": {s: len(p.labels) for s, p in zip(splits, parts, strict=True)}}
 
 
+@stage("linear", LinearOptions)
 def run_linear(ctx: EvalContext, o: LinearOptions) -> dict[str, Any]:
     """Linear transfer: L2 swept on ``val``, refit on train + val, scored on ``test``."""
     components = [as_component(d, o.root) for d in o.datasets]
@@ -167,6 +171,7 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
     max_images: int | None = Field(None, ge=1)
 
 
+@stage("fewshot", FewShotOptions)
 def run_fewshot(ctx: EvalContext, o: FewShotOptions) -> dict[str, Any]:
     """N-way K-shot accuracy with a 95% confidence interval, per dataset and K."""
     components = [as_component(d, o.root, o.split) for d in o.datasets]

@@ -25,3 +25,12 @@ def test_a_protocol_runs_from_the_registry() -> None:
     y = torch.arange(3).repeat(4)
     options = dict(PROTOCOLS.validate("knn", {"k": 3}))
     assert PROTOCOLS.get("knn").builder(x, y, x, y, **options).top1 == 1.0
+
+
+def test_every_protocol_has_one_evaluation_stage() -> None:
+    from moeheads.eval.runner import STAGES
+
+    assert sorted(STAGES) == PROTOCOLS.list()
+    for name, stage in STAGES.items():
+        protocol_options = set(PROTOCOLS.get(name).options.model_fields)
+        assert protocol_options <= set(stage.options.model_fields)
