@@ -35,7 +35,8 @@ from pydantic import (
 )
 
 from moeheads.errors import ConfigError
-from moeheads.registry import registry_for
+from moeheads.heads import MoEHeads
+from moeheads.registry import options_from_signature, registry_for
 from moeheads.views.options import ViewOptions
 
 _STRICT = ConfigDict(extra="forbid")
@@ -125,8 +126,15 @@ class BackboneConfig(Component):
         return self
 
 
-class HeadsConfig(BaseModel):
-    """The expert bank and the router.
+#: The options of :meth:`MoEHeads.build` that a recipe sets (the router comes as a component).
+_HeadsOptions = options_from_signature(
+    MoEHeads.build, "HeadsOptions", exclude=("in_features", "tasks", "router", "router_options")
+)
+
+
+class HeadsConfig(_HeadsOptions):  # type: ignore[misc,valid-type]
+    """The expert bank and the router: the options of
+    :meth:`~moeheads.heads.MoEHeads.build`, with the router as a component.
 
     Attributes:
         num_experts: Number of experts N.
@@ -139,11 +147,6 @@ class HeadsConfig(BaseModel):
 
     model_config = _STRICT
 
-    num_experts: int = Field(16, ge=1)
-    out_features: int = Field(128, ge=1)
-    hidden_features: list[int] | None = None
-    batch_norm: bool = True
-    activation: Literal["relu", "gelu", "silu"] = "relu"
     router: Component = Field(default_factory=lambda: Component(name="star"))
 
     @field_validator("router")

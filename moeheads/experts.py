@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from einops import rearrange
@@ -25,7 +26,11 @@ from torch import Tensor, nn
 from moeheads.errors import ConfigError
 from moeheads.grouped_norm import grouped_batch_norm
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+#: The experts' activations by name: the one list recipes and Python calls both use.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+#: An activation name, as a type that pydantic (and a recipe) validates.
+Activation = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
 
 
 class ExpertBank(nn.Module):
@@ -63,14 +68,14 @@ class ExpertBank(nn.Module):
         out_features: int = 128,
         hidden_features: Sequence[int] | None = None,
         batch_norm: bool = True,
-        activation: str = "relu",
+        activation: Activation = "relu",
     ) -> None:
         super().__init__()
         if num_experts < 1:
             raise ConfigError(f"num_experts must be >= 1, got {num_experts}")
-        if activation not in _ACTIVATIONS:
+        if activation not in ACTIVATIONS:
             raise ConfigError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
             )
         hidden = [in_features, in_features] if hidden_features is None else list(hidden_features)
         self.num_experts = num_experts
@@ -79,7 +84,7 @@ class ExpertBank(nn.Module):
         self.hidden_features = hidden
         self.batch_norm = batch_norm
         self.activation_name = activation
-        self.activation = _ACTIVATIONS[activation]()
+        self.activation = ACTIVATIONS[activation]()
         widths = [in_features, *hidden, out_features]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(num_experts, w_in, w_out))
@@ -198,7 +203,7 @@ class ExpertBank(nn.Module):
             if layer < last:
                 if self.batch_norm:
                     layers.append(_slice_norm(self.norms[layer], k, w_out))
-                layers.append(_ACTIVATIONS[self.activation_name]())
+                layers.append(ACTIVATIONS[self.activation_name]())
         return nn.Sequential(*layers).to(self.weights[0].device)
 
     def experts(self) -> list[nn.Sequential]:

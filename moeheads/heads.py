@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from einops import einsum
+from pydantic import Field
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError
-from moeheads.experts import ExpertBank
+from moeheads.experts import Activation, ExpertBank
 from moeheads.routers import Router, create_router
 
 
@@ -75,15 +76,30 @@ class MoEHeads(nn.Module):
         cls,
         in_features: int,
         tasks: Sequence[str],
-        num_experts: int,
+        num_experts: Annotated[int, Field(ge=1)] = 16,
         router: str = "star",
         router_options: dict[str, Any] | None = None,
-        out_features: int = 128,
-        hidden_features: Sequence[int] | None = None,
+        out_features: Annotated[int, Field(ge=1)] = 128,
+        hidden_features: list[int] | None = None,
         batch_norm: bool = True,
-        activation: str = "relu",
+        activation: Activation = "relu",
     ) -> MoEHeads:
-        """Heads from names and sizes: a registered router plus an :class:`ExpertBank`."""
+        """Heads from names and sizes: a registered router plus an :class:`ExpertBank`.
+
+        A recipe's ``heads`` section (:class:`~moeheads.config.HeadsConfig`) is derived
+        from this signature: the same options, defaults and constraints.
+
+        Args:
+            in_features: Feature dimension d of the backbone.
+            tasks: Task names, one gate per task.
+            num_experts: Number of experts N.
+            router: A registered router (``moeheads list routers``).
+            router_options: The router's options.
+            out_features: Embedding dimension of every task.
+            hidden_features: Hidden widths of each expert (``None``: two of width d).
+            batch_norm: BatchNorm after each hidden layer.
+            activation: ``relu``, ``gelu`` or ``silu``.
+        """
         bank = ExpertBank(
             num_experts, in_features, out_features, hidden_features, batch_norm, activation
         )

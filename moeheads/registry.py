@@ -251,7 +251,7 @@ def options_from_signature(
     target = builder.__init__ if inspect.isclass(builder) else builder
     signature = inspect.signature(target)
     try:
-        hints = typing.get_type_hints(target)
+        hints = typing.get_type_hints(target, include_extras=True)
     except Exception:  # unresolvable annotations: fall back to Any
         hints = {}
     defaults = defaults or {}

@@ -51,13 +51,9 @@ def build_model(recipe: Recipe, image_size: tuple[int, int]) -> PretrainModel:
     heads = MoEHeads.build(
         backbone.feature_dim,
         tasks=list(recipe.tasks),
-        num_experts=recipe.heads.num_experts,
         router=recipe.heads.router.name,
         router_options=recipe.heads.router.options,
-        out_features=recipe.heads.out_features,
-        hidden_features=recipe.heads.hidden_features,
-        batch_norm=recipe.heads.batch_norm,
-        activation=recipe.heads.activation,
+        **recipe.heads.model_dump(exclude={"router"}),
     )
     context = {
         "embed_dim": recipe.heads.out_features,
