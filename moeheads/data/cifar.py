@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from moeheads.data.catalog import DATASETS
 from moeheads.data.download import fetch_archive
 from moeheads.data.splits import TransferSplit, transfer_split
 from moeheads.errors import DataError
+from moeheads.registry import options_from_signature
 
 _FORMATS = {
     "cifar10": (CIFAR10, "batches.meta", "label_names", "labels"),
@@ -64,11 +66,22 @@ def read_cifar(
 def _cifar(
     name: Literal["cifar10", "cifar100"],
     root: Path,
-    split: TransferSplit,
-    download: bool,
-    val_fraction: float,
-    split_seed: int,
+    split: TransferSplit = "train",
+    download: bool = False,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
 ) -> ImageDataset:
+    """CIFAR from torchvision's python pickles.
+
+    Args:
+        name: ``cifar10`` or ``cifar100``.
+        root: The folder holding ``cifar-10-batches-py/`` or ``cifar-100-python/``.
+        split: ``trainval`` (the official 50k training images), ``train`` / ``val``
+            (a fixed-seed stratified carve-out of it) or ``test`` (10k).
+        download: Download the archive when it is missing.
+        val_fraction: Share of each class carved out of the training images as ``val``.
+        split_seed: Seed of that carve-out.
+    """
     folder = cifar_folder(name, root, download)
     label_key = _FORMATS[name][3]
 
@@ -81,43 +94,14 @@ def _cifar(
     )
 
 
-@DATASETS.register("cifar10")
-def cifar10(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-) -> ImageDataset:
-    """CIFAR-10 (32 px, 10 classes) from torchvision's python pickles.
+_DESCRIPTIONS = {
+    "cifar10": "CIFAR-10 (32 px, 10 classes) from torchvision's python pickles",
+    "cifar100": "CIFAR-100 (32 px, 100 fine classes) from torchvision's python pickles",
+}
 
-    Args:
-        root: The folder holding ``cifar-10-batches-py/``.
-        split: ``trainval`` (the official 50k training images), ``train`` / ``val``
-            (a fixed-seed stratified carve-out of it) or ``test`` (10k).
-        download: Download the archive when it is missing.
-        val_fraction: Share of each class carved out of the training images as ``val``.
-        split_seed: Seed of that carve-out.
-    """
-    return _cifar("cifar10", root, split, download, val_fraction, split_seed)
-
-
-@DATASETS.register("cifar100")
-def cifar100(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-) -> ImageDataset:
-    """CIFAR-100 (32 px, 100 fine classes) from torchvision's python pickles.
-
-    Args:
-        root: The folder holding ``cifar-100-python/``.
-        split: ``trainval`` (the official 50k training images), ``train`` / ``val``
-            (a fixed-seed stratified carve-out of it) or ``test`` (10k).
-        download: Download the archive when it is missing.
-        val_fraction: Share of each class carved out of the training images as ``val``.
-        split_seed: Seed of that carve-out.
-    """
-    return _cifar("cifar100", root, split, download, val_fraction, split_seed)
+for _name, _description in _DESCRIPTIONS.items():
+    DATASETS.register(
+        _name,
+        description=_description,
+        options=options_from_signature(_cifar, f"{_name}_options", exclude=("name",)),
+    )(functools.partial(_cifar, _name))

@@ -5,14 +5,25 @@ use it; for the others ``val`` is a fixed-seed stratified share of the official
 training data (``val_fraction``, ``split_seed``), ``train`` the rest, and
 ``trainval`` all of it. Caltech-101 and SUN397 have no official train/test
 split either: see their factories.
+
+Every dataset takes the same options: ``root`` (the folder holding the dataset's own
+folder), ``split`` (``train``, ``val``, ``trainval`` or ``test``), ``download``
+(through torchvision, where a public source remains), ``val_fraction`` and
+``split_seed`` (the stratified ``val`` carve-out; unused where the official val
+split is used) and ``skip_corrupt`` (skip unreadable images, counted, instead of
+raising); DTD and SUN397 also take ``partition``, Caltech-101 ``train_per_class``.
+The datasets with an official train/test split are the rows of :data:`OFFICIAL_SPLITS`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from pydantic import create_model
 from torchvision import datasets as tv
 
 from moeheads.data.base import ImageDataset
@@ -20,6 +31,7 @@ from moeheads.data.catalog import DATASETS
 from moeheads.data.folder import ImageFiles
 from moeheads.data.splits import TransferSplit, stratified_split, transfer_split
 from moeheads.data.torchvision_files import from_torchvision
+from moeheads.registry import options_from_signature
 
 Metric = Literal["top1", "mean_per_class"]
 
@@ -59,115 +71,130 @@ def _split(
     )
 
 
-@DATASETS.register("food101")
-def food101(
+@dataclass(frozen=True)
+class TorchvisionSpec:
+    """A transfer dataset that torchvision reads, with official train / test splits.
+
+    Attributes:
+        name: Registered name.
+        description: One line for ``moeheads list datasets``.
+        folder: The dataset's folder under ``root``.
+        layout: The files expected there, for the missing-data message.
+        obtain: How to get them, for the same message.
+        open: ``open(root, split, download, **extra)`` -> the torchvision dataset.
+        official_val: The dataset has an official ``val`` split (else it is carved out).
+        splits: Torchvision's split name for ``train`` / ``val`` / ``test`` where it differs.
+        extra: Further options with their defaults (``{"partition": 1}``).
+        num_classes: Number of classes, when torchvision does not list them.
+    """
+
+    name: str
+    description: str
+    folder: str
+    layout: str
+    obtain: str
+    open: Callable[..., Any]
+    official_val: bool = False
+    splits: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, int], ...] = ()
+    num_classes: int | None = None
+
+
+OFFICIAL_SPLITS: tuple[TorchvisionSpec, ...] = (
+    TorchvisionSpec(
+        "food101", "Food-101 (101 classes, 750 train / 250 test images each) via torchvision",
+        "food-101", "<root>/food-101/{images/<class>/*.jpg, meta/{train,test}.json}",
+        "use download: true (torchvision) or fetch food-101.tar.gz from ETH Zurich",
+        lambda root, split, download: tv.Food101(root, split=split, download=download),
+    ),
+    TorchvisionSpec(
+        "pets", "Oxford-IIIT Pets (37 breeds; official trainval / test lists) via torchvision",
+        "oxford-iiit-pet", "<root>/oxford-iiit-pet/{images/*.jpg, annotations/{trainval,test}.txt}",
+        "use download: true (torchvision) or fetch images.tar.gz and annotations.tar.gz",
+        lambda root, split, download: tv.OxfordIIITPet(root, split=split, download=download),
+        splits=(("train", "trainval"),),
+    ),
+    TorchvisionSpec(
+        "flowers102", "Oxford Flowers-102 (102 classes; official train / val / test) via "
+        "torchvision", "flowers-102",
+        "<root>/flowers-102/{jpg/image_*.jpg, imagelabels.mat, setid.mat}",
+        "use download: true (torchvision) or fetch them from the VGG Flowers page",
+        lambda root, split, download: tv.Flowers102(root, split=split, download=download),
+        official_val=True, num_classes=102,
+    ),
+    TorchvisionSpec(
+        "cars", "Stanford Cars (196 classes; official train / test) via torchvision",
+        "stanford_cars",
+        "<root>/stanford_cars/{cars_train, cars_test, devkit/, cars_test_annos_withlabels.mat}",
+        "fetch a mirror of the Stanford Cars release (e.g. on Kaggle) and unpack it there",
+        lambda root, split, download: tv.StanfordCars(root, split=split, download=download),
+    ),
+    TorchvisionSpec(
+        "aircraft", "FGVC Aircraft (100 variants; official train / val / test) via torchvision",
+        "fgvc-aircraft-2013b",
+        "<root>/fgvc-aircraft-2013b/data/{images/, variants.txt, images_variant_*.txt}",
+        "use download: true (torchvision) or fetch fgvc-aircraft-2013b.tar.gz from VGG",
+        lambda root, split, download: tv.FGVCAircraft(root, split=split, download=download),
+        official_val=True,
+    ),
+    TorchvisionSpec(
+        "dtd", "Describable Textures (47 classes; official train / val / test partitions) via "
+        "torchvision", "dtd",
+        "<root>/dtd/dtd/{images/<class>/*.jpg, labels/{train,val,test}<N>.txt}",
+        "use download: true (torchvision) or fetch dtd-r1.0.1.tar.gz from VGG",
+        lambda root, split, download, partition: tv.DTD(
+            root, split=split, partition=partition, download=download),
+        official_val=True, extra=(("partition", 1),),
+    ),
+)
+"""The transfer datasets with official splits, registered in a loop below."""
+
+
+def _transfer_options(
     root: Path,
     split: TransferSplit = "train",
     download: bool = False,
     val_fraction: float = 0.1,
     split_seed: int = 0,
     skip_corrupt: bool = False,
-) -> ImageDataset:
-    """Food-101 (101 classes, 750 train / 250 test images each) via torchvision.
-
-    Layout: ``<root>/food-101/{images/<class>/*.jpg, meta/{train,test}.json}``.
-
-    Args:
-        root: The folder holding ``food-101/``.
-        split: ``trainval`` (official train), ``train`` / ``val`` (carve-out) or ``test``.
-        download: Download through torchvision (5 GB).
-        val_fraction: Share of each class carved out of the official train split.
-        split_seed: Seed of that carve-out.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
-
-    def load(official: str) -> ImageFiles:
-        return from_torchvision(
-            "food101",
-            lambda: tv.Food101(str(root), split=official, download=download),
-            Path(root) / "food-101",
-            "<root>/food-101/{images/<class>/*.jpg, meta/{train,test}.json}",
-            "use download: true (torchvision) or fetch food-101.tar.gz from ETH Zurich",
-            download=download,
-            skip_corrupt=skip_corrupt,
-        )
-
-    return _split(split, load, False, val_fraction, split_seed)
+) -> None:
+    """The options every transfer dataset takes (see the module docstring)."""
 
 
-@DATASETS.register("pets")
-def pets(
+def _official(
+    spec: TorchvisionSpec,
     root: Path,
     split: TransferSplit = "train",
     download: bool = False,
     val_fraction: float = 0.1,
     split_seed: int = 0,
     skip_corrupt: bool = False,
+    **extra: Any,
 ) -> ImageDataset:
-    """Oxford-IIIT Pets (37 breeds; official trainval / test lists) via torchvision.
-
-    Layout: ``<root>/oxford-iiit-pet/{images/*.jpg, annotations/{trainval,test}.txt}``.
-
-    Args:
-        root: The folder holding ``oxford-iiit-pet/``.
-        split: ``trainval`` (official trainval), ``train`` / ``val`` (carve-out) or ``test``.
-        download: Download through torchvision.
-        val_fraction: Share of each class carved out of trainval as ``val``.
-        split_seed: Seed of that carve-out.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
-
-    def load(official: str) -> ImageFiles:
-        name = "trainval" if official == "train" else official
-        return from_torchvision(
-            "pets",
-            lambda: tv.OxfordIIITPet(str(root), split=name, download=download),
-            Path(root) / "oxford-iiit-pet",
-            "<root>/oxford-iiit-pet/{images/*.jpg, annotations/{trainval,test}.txt}",
-            "use download: true (torchvision) or fetch images.tar.gz and annotations.tar.gz",
-            download=download,
-            skip_corrupt=skip_corrupt,
-        )
-
-    return _split(split, load, False, val_fraction, split_seed)
-
-
-@DATASETS.register("flowers102")
-def flowers102(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-) -> ImageDataset:
-    """Oxford Flowers-102 (102 classes; official train / val / test) via torchvision.
-
-    Layout: ``<root>/flowers-102/{jpg/image_*.jpg, imagelabels.mat, setid.mat}``;
-    reading the ``.mat`` files needs scipy.
-
-    Args:
-        root: The folder holding ``flowers-102/``.
-        split: ``train``, ``val``, ``trainval`` (both) or ``test``, all official.
-        download: Download through torchvision.
-        val_fraction: Unused (the official val split is used).
-        split_seed: Unused.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
+    """A dataset of :data:`OFFICIAL_SPLITS`, split as ``split`` asks."""
+    names = dict(spec.splits)
+    counts = {} if spec.num_classes is None else {"num_classes": spec.num_classes}
 
     def load(official: str) -> ImageFiles:
         return from_torchvision(
-            "flowers102",
-            lambda: tv.Flowers102(str(root), split=official, download=download),
-            Path(root) / "flowers-102",
-            "<root>/flowers-102/{jpg/image_*.jpg, imagelabels.mat, setid.mat}",
-            "use download: true (torchvision) or fetch them from the VGG Flowers page",
-            download=download,
-            skip_corrupt=skip_corrupt,
-            num_classes=102,
+            spec.name,
+            lambda: spec.open(str(root), names.get(official, official), download, **extra),
+            Path(root) / spec.folder, spec.layout, spec.obtain,
+            download=download, skip_corrupt=skip_corrupt, **counts,
         )
 
-    return _split(split, load, True, val_fraction, split_seed)
+    return _split(split, load, spec.official_val, val_fraction, split_seed)
+
+
+for _spec in OFFICIAL_SPLITS:
+    _options = create_model(
+        f"{_spec.name}_options",
+        __base__=options_from_signature(_transfer_options, f"{_spec.name}_base_options"),
+        **{key: (type(default), default) for key, default in _spec.extra},
+    )
+    DATASETS.register(_spec.name, description=_spec.description, options=_options)(
+        functools.partial(_official, _spec)
+    )
 
 
 @DATASETS.register("caltech101")
@@ -210,119 +237,6 @@ def caltech101(
         return full.subset(train if official == "train" else test)
 
     return _split(split, load, False, val_fraction, split_seed)
-
-
-@DATASETS.register("cars")
-def cars(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-) -> ImageDataset:
-    """Stanford Cars (196 classes; official train / test) via torchvision.
-
-    Layout: ``<root>/stanford_cars/{cars_train/, cars_test/, devkit/{cars_meta.mat,
-    cars_train_annos.mat}, cars_test_annos_withlabels.mat}``; needs scipy. The
-    original download site is gone, so torchvision cannot download it.
-
-    Args:
-        root: The folder holding ``stanford_cars/``.
-        split: ``trainval`` (official train), ``train`` / ``val`` (carve-out) or ``test``.
-        download: Ask torchvision to download (fails: no public source remains).
-        val_fraction: Share of each class carved out of the official train split.
-        split_seed: Seed of that carve-out.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
-
-    def load(official: str) -> ImageFiles:
-        return from_torchvision(
-            "cars",
-            lambda: tv.StanfordCars(str(root), split=official, download=download),
-            Path(root) / "stanford_cars",
-            "<root>/stanford_cars/{cars_train, cars_test, devkit/, cars_test_annos_withlabels.mat}",
-            "fetch a mirror of the Stanford Cars release (e.g. on Kaggle) and unpack it there",
-            download=download,
-            skip_corrupt=skip_corrupt,
-        )
-
-    return _split(split, load, False, val_fraction, split_seed)
-
-
-@DATASETS.register("aircraft")
-def aircraft(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-) -> ImageDataset:
-    """FGVC Aircraft (100 variants; official train / val / test) via torchvision.
-
-    Layout: ``<root>/fgvc-aircraft-2013b/data/{images/*.jpg, variants.txt,
-    images_variant_{train,val,test}.txt}``.
-
-    Args:
-        root: The folder holding ``fgvc-aircraft-2013b/``.
-        split: ``train``, ``val``, ``trainval`` (both) or ``test``, all official.
-        download: Download through torchvision.
-        val_fraction: Unused (the official val split is used).
-        split_seed: Unused.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
-
-    def load(official: str) -> ImageFiles:
-        return from_torchvision(
-            "aircraft",
-            lambda: tv.FGVCAircraft(str(root), split=official, download=download),
-            Path(root) / "fgvc-aircraft-2013b",
-            "<root>/fgvc-aircraft-2013b/data/{images/, variants.txt, images_variant_*.txt}",
-            "use download: true (torchvision) or fetch fgvc-aircraft-2013b.tar.gz from VGG",
-            download=download,
-            skip_corrupt=skip_corrupt,
-        )
-
-    return _split(split, load, True, val_fraction, split_seed)
-
-
-@DATASETS.register("dtd")
-def dtd(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-    partition: int = 1,
-) -> ImageDataset:
-    """Describable Textures (47 classes; official train / val / test partitions) via torchvision.
-
-    Layout: ``<root>/dtd/dtd/{images/<class>/*.jpg, labels/{train,val,test}<N>.txt}``.
-
-    Args:
-        root: The folder holding ``dtd/``.
-        split: ``train``, ``val``, ``trainval`` (both) or ``test``, all official.
-        download: Download through torchvision.
-        val_fraction: Unused (the official val split is used).
-        split_seed: Unused.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-        partition: Which of the ten official partitions (1-10).
-    """
-
-    def load(official: str) -> ImageFiles:
-        return from_torchvision(
-            "dtd",
-            lambda: tv.DTD(str(root), split=official, partition=partition, download=download),
-            Path(root) / "dtd",
-            "<root>/dtd/dtd/{images/<class>/*.jpg, labels/{train,val,test}<N>.txt}",
-            "use download: true (torchvision) or fetch dtd-r1.0.1.tar.gz from VGG",
-            download=download,
-            skip_corrupt=skip_corrupt,
-        )
-
-    return _split(split, load, True, val_fraction, split_seed)
 
 
 @DATASETS.register("sun397")
