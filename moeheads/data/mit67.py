@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moeheads.data.base import ImageDataset, missing_data
-from moeheads.data.catalog import DATASETS
+from moeheads.data.base import missing_data
 from moeheads.data.folder import ImageFiles, no_download
-from moeheads.data.splits import TransferSplit, transfer_split
+from moeheads.data.transfer import SplitLoader, register_transfer
 
 LAYOUT = "<root>/mit67/{Images/<class>/<image>, TrainImages.txt, TestImages.txt}"
 OBTAIN = "download Images and the split lists from https://web.mit.edu/torralba/www/indoor.html"
@@ -40,32 +39,13 @@ def read_mit67(folder: Path, official: str, skip_corrupt: bool = False) -> Image
     return ImageFiles(paths, targets, classes, name="mit67", skip_corrupt=skip_corrupt)
 
 
-@DATASETS.register("mit67")
-def mit67(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-) -> ImageDataset:
-    """MIT Indoor-67 (67 scene classes; official 80/20 images per class train/test lists).
-
-    Args:
-        root: The folder holding ``mit67/`` (or ``indoorCVPR_09/``, or the files directly).
-        split: ``trainval`` (TrainImages.txt), ``train`` / ``val`` (fixed-seed carve-out), ``test``.
-        download: Not supported (raises DataError).
-        val_fraction: Share of each class carved out of the training list as ``val``.
-        split_seed: Seed of that carve-out.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-    """
+@register_transfer(
+    "mit67", "MIT Indoor-67 (67 scene classes; official 80/20 images per class train/test lists)"
+)
+def _mit67(root: Path, *, download: bool, skip_corrupt: bool, split_seed: int) -> SplitLoader:
+    """``root`` holds ``mit67/`` (or ``indoorCVPR_09/``, or the files directly);
+    ``trainval`` is TrainImages.txt. There is no download (it raises DataError)."""
     if download:
         raise no_download("mit67", OBTAIN)
     folder = find_mit67(root)
-    return transfer_split(
-        split,
-        lambda official: read_mit67(folder, official, skip_corrupt),
-        official_val=False,
-        val_fraction=val_fraction,
-        seed=split_seed,
-    )
+    return lambda official: read_mit67(folder, official, skip_corrupt)

@@ -59,18 +59,6 @@ def transfer_metric(name: str) -> Metric:
     return TRANSFER_METRICS[name]
 
 
-def _split(
-    split: TransferSplit,
-    load: Callable[[str], ImageDataset],
-    official_val: bool,
-    val_fraction: float,
-    split_seed: int,
-) -> ImageDataset:
-    return transfer_split(
-        split, load, official_val=official_val, val_fraction=val_fraction, seed=split_seed
-    )
-
-
 @dataclass(frozen=True)
 class TorchvisionSpec:
     """A transfer dataset that torchvision reads, with official train / test splits.
@@ -150,6 +138,11 @@ OFFICIAL_SPLITS: tuple[TorchvisionSpec, ...] = (
 """The transfer datasets with official splits, registered in a loop below."""
 
 
+#: Opens a transfer dataset's files: ``load(official)`` gives its ``train`` / ``test``
+#: (and, with an official val split, ``val``) part.
+SplitLoader = Callable[[str], ImageDataset]
+
+
 def _transfer_options(
     root: Path,
     split: TransferSplit = "train",
@@ -161,17 +154,41 @@ def _transfer_options(
     """The options every transfer dataset takes (see the module docstring)."""
 
 
-def _official(
-    spec: TorchvisionSpec,
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
+def register_transfer(
+    name: str, description: str, official_val: bool = False, **extra: int
+) -> Callable[[Callable[..., SplitLoader]], Callable[..., SplitLoader]]:
+    """Register a transfer dataset from a function that opens its official parts.
+
+    The decorated ``source(root, *, download, skip_corrupt, split_seed, **extra)``
+    returns a :data:`SplitLoader`; the registered factory takes the options of every
+    transfer dataset plus ``extra`` (name -> default) and carves out ``val`` with
+    :func:`~moeheads.data.splits.transfer_split`.
+    """
+    options = create_model(
+        f"{name}_options",
+        __base__=options_from_signature(_transfer_options, f"{name}_base_options"),
+        **{key: (type(default), default) for key, default in extra.items()},
+    )
+
+    def decorator(source: Callable[..., SplitLoader]) -> Callable[..., SplitLoader]:
+        def factory(root: Path, split: TransferSplit = "train", download: bool = False,
+                    val_fraction: float = 0.1, split_seed: int = 0, skip_corrupt: bool = False,
+                    **more: Any) -> ImageDataset:
+            load = source(Path(root), download=download, skip_corrupt=skip_corrupt,
+                          split_seed=split_seed, **more)
+            return transfer_split(split, load, official_val=official_val,
+                                  val_fraction=val_fraction, seed=split_seed)
+
+        DATASETS.register(name, description=description, options=options)(factory)
+        return source
+
+    return decorator
+
+
+def _torchvision_source(
+    spec: TorchvisionSpec, root: Path, *, download: bool, skip_corrupt: bool, split_seed: int,
     **extra: Any,
-) -> ImageDataset:
-    """A dataset of :data:`OFFICIAL_SPLITS`, split as ``split`` asks."""
+) -> SplitLoader:
     names = dict(spec.splits)
     counts = {} if spec.num_classes is None else {"num_classes": spec.num_classes}
 
@@ -179,93 +196,57 @@ def _official(
         return from_torchvision(
             spec.name,
             lambda: spec.open(str(root), names.get(official, official), download, **extra),
-            Path(root) / spec.folder, spec.layout, spec.obtain,
+            root / spec.folder, spec.layout, spec.obtain,
             download=download, skip_corrupt=skip_corrupt, **counts,
         )
 
-    return _split(split, load, spec.official_val, val_fraction, split_seed)
+    return load
 
 
 for _spec in OFFICIAL_SPLITS:
-    _options = create_model(
-        f"{_spec.name}_options",
-        __base__=options_from_signature(_transfer_options, f"{_spec.name}_base_options"),
-        **{key: (type(default), default) for key, default in _spec.extra},
-    )
-    DATASETS.register(_spec.name, description=_spec.description, options=_options)(
-        functools.partial(_official, _spec)
+    register_transfer(_spec.name, _spec.description, _spec.official_val, **dict(_spec.extra))(
+        functools.partial(_torchvision_source, _spec)
     )
 
 
-@DATASETS.register("caltech101")
-def caltech101(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-    train_per_class: int = 30,
-) -> ImageDataset:
-    """Caltech-101 (101 classes, no background class) via torchvision; 30 train images per class.
-
-    Caltech-101 has no official split: ``trainval`` is ``train_per_class`` images of
-    each class drawn with ``split_seed``, ``test`` the rest; ``val`` is
-    ``val_fraction`` of trainval. Layout: ``<root>/caltech101/101_ObjectCategories/<class>/*.jpg``.
-
-    Args:
-        root: The folder holding ``caltech101/``.
-        split: ``trainval``, ``train`` / ``val`` (carve-out) or ``test``.
-        download: Download through torchvision.
-        val_fraction: Share of each class carved out of trainval as ``val``.
-        split_seed: Seed of the train/test draw and of the carve-out.
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-        train_per_class: Training images per class.
-    """
+@register_transfer(
+    "caltech101",
+    "Caltech-101 (101 classes, no background class) via torchvision; 30 train images per class",
+    train_per_class=30,
+)
+def _caltech101(
+    root: Path, *, download: bool, skip_corrupt: bool, split_seed: int, train_per_class: int
+) -> SplitLoader:
+    """Caltech-101 has no official split: ``trainval`` is ``train_per_class`` images of
+    each class drawn with ``split_seed``, ``test`` the rest; ``val`` is ``val_fraction``
+    of trainval. Layout: ``<root>/caltech101/101_ObjectCategories/<class>/*.jpg``."""
     full = from_torchvision(
         "caltech101",
         lambda: tv.Caltech101(str(root), target_type="category", download=download),
-        Path(root) / "caltech101",
+        root / "caltech101",
         "<root>/caltech101/101_ObjectCategories/<class>/image_*.jpg",
         "use download: true (torchvision) or fetch caltech-101.zip from data.caltech.edu",
         download=download,
         skip_corrupt=skip_corrupt,
     )
     test, train = stratified_split(full.targets, count=train_per_class, seed=split_seed)
-
-    def load(official: str) -> ImageDataset:
-        return full.subset(train if official == "train" else test)
-
-    return _split(split, load, False, val_fraction, split_seed)
+    return lambda official: full.subset(train if official == "train" else test)
 
 
-@DATASETS.register("sun397")
-def sun397(
-    root: Path,
-    split: TransferSplit = "train",
-    download: bool = False,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
-    skip_corrupt: bool = False,
-    partition: int = 1,
-) -> ImageDataset:
-    """SUN397 (397 scene classes) via torchvision, split by the official partition lists.
-
-    With ``<root>/SUN397/Training_<NN>.txt`` and ``Testing_<NN>.txt`` (from
-    Partitions.zip; 50 + 50 images per class) those lists set trainval and test;
-    without them a fixed-seed stratified half of each class is the test split.
-    Layout: ``<root>/SUN397/{ClassName.txt, <letter>/<class>/sun_*.jpg}``.
-
-    Args:
-        root: The folder holding ``SUN397/``.
-        split: ``trainval``, ``train`` / ``val`` (carve-out) or ``test``.
-        download: Download through torchvision (37 GB; the partition lists are separate).
-        val_fraction: Share of each class carved out of trainval as ``val``.
-        split_seed: Seed of the carve-out (and of the fallback half split).
-        skip_corrupt: Skip unreadable images (counted) instead of raising.
-        partition: Which official partition list (1-10) to use.
-    """
-    data_dir = Path(root) / "SUN397"
+@register_transfer(
+    "sun397",
+    "SUN397 (397 scene classes) via torchvision, split by the official partition lists",
+    partition=1,
+)
+def _sun397(
+    root: Path, *, download: bool, skip_corrupt: bool, split_seed: int, partition: int
+) -> SplitLoader:
+    """With ``<root>/SUN397/Training_<NN>.txt`` and ``Testing_<NN>.txt`` (from
+    Partitions.zip; 50 + 50 images per class, ``<NN>`` the ``partition``) those lists set
+    trainval and test; without them a fixed-seed stratified half of each class is the
+    test split. Layout: ``<root>/SUN397/{ClassName.txt, <letter>/<class>/sun_*.jpg}``;
+    the download (37 GB) does not include the partition lists."""
+    data_dir = root / "SUN397"
     full = from_torchvision(
         "sun397",
         lambda: tv.SUN397(str(root), download=download),
@@ -285,8 +266,4 @@ def sun397(
         train, test = chosen
     else:
         train, test = stratified_split(full.targets, fraction=0.5, seed=split_seed)
-
-    def load(official: str) -> ImageDataset:
-        return full.subset(train if official == "train" else test)
-
-    return _split(split, load, False, val_fraction, split_seed)
+    return lambda official: full.subset(train if official == "train" else test)
