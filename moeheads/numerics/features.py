@@ -181,11 +181,25 @@ def extract_features(
             logger.info("loaded %d cached features from %s", len(stored["labels"]), path)
             return FeatureSet(stored["features"], stored["labels"], None)
 
-    device = torch.device(device)
+    result = _forward(backbone, _Transformed(dataset, transform), mean, std, batch_size,
+                      torch.device(device), num_workers)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"features": result.features.contiguous(), "labels": result.labels}, str(tmp))
+        tmp.replace(path)
+    return result
+
+
+def _forward(
+    backbone: nn.Module, dataset: Dataset, mean: Sequence[float], std: Sequence[float],
+    batch_size: int, device: torch.device, num_workers: int,
+) -> FeatureSet:
+    """Run the backbone (in eval mode, its mode restored after) over preprocessed images."""
     was_training = backbone.training
     backbone.to(device).eval()
     loader = DataLoader(
-        _Transformed(dataset, transform),
+        dataset,
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
@@ -203,9 +217,4 @@ def extract_features(
     elapsed = time.perf_counter() - start
     result = FeatureSet(torch.cat(features), torch.cat(labels), len(dataset) / elapsed)
     logger.info("extracted %d features at %.1f images/s", len(dataset), result.images_per_second)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": result.features.contiguous(), "labels": result.labels}, str(tmp))
-        tmp.replace(path)
     return result

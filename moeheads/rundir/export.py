@@ -9,7 +9,12 @@ from pathlib import Path
 from torch import Tensor
 
 from moeheads.errors import CheckpointError
-from moeheads.rundir.checkpoint import FORMAT_VERSION, FileRecord, resolve_checkpoint
+from moeheads.rundir.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointInfo,
+    FileRecord,
+    resolve_checkpoint,
+)
 from moeheads.rundir.files import (
     load_safetensors,
     moeheads_version,
@@ -65,6 +70,16 @@ def export_backbone(
             raise CheckpointError(f"{path} exists; pass overwrite=True to replace it")
     arch = architecture or info.metadata.get("architecture") or None
     dim = feature_dim or int(info.metadata.get("feature_dim") or 0) or _last_dim(backbone)
+    _write_export(out, backbone, info, prefix, arch, dim)
+    return out
+
+
+def _write_export(
+    out: Path, backbone: Mapping[str, Tensor], info: CheckpointInfo, prefix: str,
+    arch: str | None, dim: int | None,
+) -> None:
+    """The safetensors file, then its JSON sidecar, each written atomically."""
+    sidecar = out.with_suffix(".json")
     header = {"format": "pt", "architecture": arch or "", "feature_dim": str(dim or "")}
     header["source_checkpoint"] = str(info.path)
     try:
@@ -93,7 +108,6 @@ def export_backbone(
         write_atomic(out.parent, lambda p: write_json(p, data), lambda _: sidecar.name)
     except OSError as err:
         raise CheckpointError(f"could not write {out}: {err}") from err
-    return out
 
 
 def _last_dim(tensors: Mapping[str, Tensor]) -> int | None:
