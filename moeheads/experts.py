@@ -23,7 +23,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.grouped_norm import grouped_batch_norm
 
 #: The experts' activations by name: the one list recipes and Python calls both use.
@@ -123,7 +123,7 @@ class ExpertBank(nn.Module):
         in turn would (outputs, gradients and running statistics).
         """
         if h.dim() not in (2, 3) or h.shape[-1] != self.in_features:
-            raise ConfigError(
+            raise ShapeError(
                 f"ExpertBank expects features [B, {self.in_features}] or groups "
                 f"[G, B, {self.in_features}], got {list(h.shape)}"
             )
@@ -216,7 +216,8 @@ class ExpertBank(nn.Module):
         Each expert must have this bank's structure, as produced by :meth:`expert`.
 
         Raises:
-            ConfigError: If the count or any layer shape differs.
+            ConfigError: If the count of experts or layers differs.
+            ShapeError: If a layer's weight has another shape.
         """
         if len(experts) != self.num_experts:
             raise ConfigError(f"expected {self.num_experts} experts, got {len(experts)}")
@@ -231,7 +232,7 @@ class ExpertBank(nn.Module):
             with torch.no_grad():
                 for layer, linear in enumerate(linears):
                     if tuple(linear.weight.T.shape) != tuple(self.weights[layer].shape[1:]):
-                        raise ConfigError(
+                        raise ShapeError(
                             f"expert {k} layer {layer}: weight {tuple(linear.weight.shape)} does "
                             f"not fit {tuple(self.weights[layer].shape[1:][::-1])}"
                         )

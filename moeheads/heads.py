@@ -16,7 +16,7 @@ from einops import einsum
 from pydantic import Field
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.experts import Activation, ExpertBank
 from moeheads.routers import Router, create_router
 
@@ -124,7 +124,7 @@ class MoEHeads(nn.Module):
     def forward(self, h: Tensor) -> HeadOutput:
         """Embeddings and gates per task for features ``h[..., d]``."""
         if h.dim() < 2:
-            raise ConfigError(f"MoEHeads expects features [..., d], got {list(h.shape)}")
+            raise ShapeError(f"MoEHeads expects features [..., d], got {list(h.shape)}")
         return self.forward_groups(h[None])[0]
 
     def forward_groups(self, h: Tensor) -> list[HeadOutput]:
@@ -135,7 +135,7 @@ class MoEHeads(nn.Module):
         and its own :class:`HeadOutput`; the experts run once over all rows.
         """
         if h.shape[-1] != self.in_features or h.dim() < 3:
-            raise ConfigError(
+            raise ShapeError(
                 f"MoEHeads expects features [..., {self.in_features}] (groups "
                 f"[G, ..., {self.in_features}]), got {list(h.shape)}"
             )

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.experts import ExpertBank
 
 
@@ -129,15 +129,15 @@ def test_load_rejects_wrong_structure() -> None:
     with pytest.raises(ConfigError, match="expected 2 experts"):
         bank.load_experts([bank.expert(0)])
     other = ExpertBank(num_experts=2, in_features=8, out_features=4, hidden_features=[7])
-    with pytest.raises(ConfigError, match="layer 0"):
+    with pytest.raises(ShapeError, match="layer 0"):
         bank.load_experts(other.experts())
 
 
 def test_bad_inputs() -> None:
     bank = ExpertBank(num_experts=2, in_features=8, out_features=4)
-    with pytest.raises(ConfigError, match=r"expects features \[B, 8\]"):
+    with pytest.raises(ShapeError, match=r"expects features \[B, 8\]"):
         bank(torch.randn(3, 9))
-    with pytest.raises(ConfigError, match=r"or groups \[G, B, 8\]"):
+    with pytest.raises(ShapeError, match=r"or groups \[G, B, 8\]"):
         bank(torch.randn(2, 3, 4, 8))
     with pytest.raises(ConfigError, match="num_experts"):
         ExpertBank(num_experts=0, in_features=8)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from moeheads import ExpertBank, MoEHeads, create_router
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 
 
 def _heads(router: str, num_experts: int, **options) -> MoEHeads:
@@ -97,9 +97,9 @@ def test_build_defaults_to_star_expert_shapes() -> None:
 
 def test_errors() -> None:
     heads = _heads("star", 4)
-    with pytest.raises(ConfigError, match=r"expects features \[\.\.\., 16\]"):
+    with pytest.raises(ShapeError, match=r"expects features \[\.\.\., 16\]"):
         heads(torch.randn(4, 15))
-    with pytest.raises(ConfigError, match=r"groups \[G, \.\.\., 16\]"):
+    with pytest.raises(ShapeError, match=r"groups \[G, \.\.\., 16\]"):
         heads.forward_groups(torch.randn(4, 16))
     bank = ExpertBank(3, in_features=16, out_features=8)
     with pytest.raises(ConfigError, match="router has 4 experts but the bank has 3"):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.losses.base import LOSSES, LossOutput, TaskInputs, TaskLoss
 from moeheads.losses.mlp import mlp
 from moeheads.views.layout import BLUR_SIGMA, CROP, FLIP, GRAYSCALE, JITTER
@@ -122,17 +122,17 @@ class AugSelfLoss(TaskLoss):
     def check_inputs(self, h_views: Tensor, params: Tensor) -> None:
         """Raise a :class:`~moeheads.errors.ConfigError` for inconsistent shapes."""
         if h_views.dim() != 3 or h_views.shape[-1] != self.in_features or h_views.shape[0] < 2:
-            raise ConfigError(
+            raise ShapeError(
                 f"augself expects features [V >= 2, B, {self.in_features}], "
                 f"got {list(h_views.shape)}"
             )
         if params.dim() != 3 or params.shape[:2] != h_views.shape[:2]:
-            raise ConfigError(
+            raise ShapeError(
                 f"augself: params must be [{h_views.shape[0]}, {h_views.shape[1]}, P] to match "
                 f"the features, got {list(params.shape)}"
             )
         if params.shape[-1] != self.param_dim:
-            raise ConfigError(
+            raise ShapeError(
                 f"augself: param_dim is {self.param_dim} but params has {params.shape[-1]} "
                 "values per view"
             )

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.registry import Registry
 
 
@@ -130,9 +130,9 @@ def check_embeddings(z: Tensor, owner: str, dims: int, min_batch: int = 1) -> No
     """
     if z.dim() != dims:
         shape = "[B, D]" if dims == 2 else "[V, B, D]"
-        raise ConfigError(f"{owner} expects {shape} embeddings, got {list(z.shape)}")
+        raise ShapeError(f"{owner} expects {shape} embeddings, got {list(z.shape)}")
     if z.shape[-2] < min_batch:
-        raise ConfigError(
+        raise ShapeError(
             f"{owner} needs a batch of at least {min_batch} images, got {z.shape[-2]}"
             + (" (a contrastive loss has no negatives in a batch of 1)" if min_batch == 2 else "")
         )
@@ -141,6 +141,6 @@ def check_embeddings(z: Tensor, owner: str, dims: int, min_batch: int = 1) -> No
 def check_same_shape(a: Tensor, b: Tensor, owner: str, names: tuple[str, str]) -> None:
     """Raise a :class:`ConfigError` when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:
-        raise ConfigError(
+        raise ShapeError(
             f"{owner}: {names[0]} {list(a.shape)} and {names[1]} {list(b.shape)} differ in shape"
         )

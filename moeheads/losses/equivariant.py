@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.losses.base import LossOutput, TaskInputs, TaskLoss, check_embeddings
 from moeheads.losses.mlp import mlp
 from moeheads.losses.ntxent import nt_xent
@@ -115,19 +115,19 @@ class PredictiveEquivariantLoss(TaskLoss):
         views, batch, dim = z_views.shape
         embed_dim, param_dim = self.predictor.embed_dim, self.predictor.param_dim
         if dim != embed_dim:
-            raise ConfigError(f"{self.name}: embed_dim is {embed_dim} but z_views has {dim}")
+            raise ShapeError(f"{self.name}: embed_dim is {embed_dim} but z_views has {dim}")
         if tuple(z_original.shape) != (batch, dim):
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.name}: z_original must be [{batch}, {dim}] to match z_views "
                 f"{list(z_views.shape)}, got {list(z_original.shape)}"
             )
         if params.dim() != 3 or tuple(params.shape[:2]) != (views, batch):
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.name}: params must be [{views}, {batch}, P] to match z_views, "
                 f"got {list(params.shape)}"
             )
         if params.shape[-1] != param_dim:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.name}: param_dim is {param_dim} but params has {params.shape[-1]} "
                 "values per view"
             )

@@ -11,7 +11,7 @@ from itertools import combinations
 
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ShapeError
 from moeheads.losses.base import (
     LossOutput,
     TaskInputs,
@@ -47,15 +47,15 @@ class InvariantLoss(TaskLoss):
         raise NotImplementedError
 
     def check_pair(self, z1: Tensor, z2: Tensor) -> None:
-        """Raise a :class:`~moeheads.errors.ConfigError` for bad ``[B, D]`` pairs."""
+        """Raise a :class:`~moeheads.errors.ShapeError` for bad ``[B, D]`` pairs."""
         check_embeddings(z1, self.name, dims=2, min_batch=self.min_batch)
         check_same_shape(z1, z2, self.name, ("z1", "z2"))
 
     def check_views(self, z: Tensor) -> None:
-        """Raise a :class:`~moeheads.errors.ConfigError` unless ``z`` is ``[V >= 2, B, D]``."""
+        """Raise a :class:`~moeheads.errors.ShapeError` unless ``z`` is ``[V >= 2, B, D]``."""
         check_embeddings(z, self.name, dims=3, min_batch=self.min_batch)
         if z.shape[0] < 2:
-            raise ConfigError(f"{self.name} needs at least 2 views, got {z.shape[0]}")
+            raise ShapeError(f"{self.name} needs at least 2 views, got {z.shape[0]}")
 
     def from_inputs(self, inputs: TaskInputs) -> LossOutput:
         """Mean of the loss over all view pairs of ``inputs.views[V, B, D]``."""

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.losses.base import LOSSES, LossOutput
 from moeheads.losses.gather import gather_if, rank
 from moeheads.losses.invariant import InvariantLoss
@@ -43,7 +43,7 @@ def nt_xent(
         all_a, all_b = gather_if(a, gather, owner), gather_if(b, gather, owner)
         total = all_a.shape[0]
         if total < 2:
-            raise ConfigError(f"{owner} needs at least 2 pairs; a batch of 1 has no negatives")
+            raise ShapeError(f"{owner} needs at least 2 pairs; a batch of 1 has no negatives")
         offset = rank() * pairs if total != pairs else 0
         anchors = torch.cat([a, b])  # [2m, D]
         logits = anchors @ torch.cat([all_a, all_b]).T / temperature  # [2m, 2M]

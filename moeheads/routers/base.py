@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.registry import Registry
 
 
@@ -65,7 +65,7 @@ class Router(nn.Module):
     def forward(self, h: Tensor) -> RouterOutput:
         """Route rows ``h`` of shape ``[B, d]``; gates are float32 ``[T, B, N]``."""
         if h.dim() != 2 or h.shape[-1] != self.in_features:
-            raise ConfigError(
+            raise ShapeError(
                 f"{type(self).__name__} expects features [B, {self.in_features}], "
                 f"got {list(h.shape)}"
             )

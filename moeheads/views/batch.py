@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 
 
 @dataclass
@@ -78,7 +78,7 @@ def collate_views(samples: Sequence[ViewSample]) -> Views:
         raise ConfigError("collate_views needs at least one sample")
     counts = {s.views.shape[0] for s in samples}
     if len(counts) != 1:
-        raise ConfigError(f"all samples must have the same number of views, got {sorted(counts)}")
+        raise ShapeError(f"all samples must have the same number of views, got {sorted(counts)}")
     has_original = {s.original is not None for s in samples}
     if len(has_original) != 1:
         raise ConfigError("either every sample or none has an original image")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ShapeError
 from moeheads.views.layout import BINARY_PARAMS, NUM_PARAMS
 
 
@@ -22,7 +22,7 @@ def param_difference(params_a: Tensor, params_b: Tensor) -> Tensor:
         1.0
     """
     if params_a.shape != params_b.shape or params_a.shape[-1] != NUM_PARAMS:
-        raise ConfigError(
+        raise ShapeError(
             f"param_difference needs two [..., {NUM_PARAMS}] tensors of the same shape, "
             f"got {list(params_a.shape)} and {list(params_b.shape)}"
         )

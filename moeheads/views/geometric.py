@@ -10,7 +10,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.views.layout import FLIP
 
 
@@ -21,7 +21,7 @@ def to_image_tensor(image: Any) -> Tensor:
     if not isinstance(image, Tensor):
         raise ConfigError(f"an image must be a PIL image or a uint8 tensor, got {type(image)}")
     if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] not in (1, 3):
-        raise ConfigError(
+        raise ShapeError(
             f"an image tensor must be uint8 [3, H, W] or [1, H, W], "
             f"got {image.dtype} {list(image.shape)}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.views.layout import (
     BLUR_SIGMA,
     CROP,
@@ -85,7 +85,7 @@ class ParamStandardizer(nn.Module):
     def __init__(self, mean: Tensor, std: Tensor) -> None:
         super().__init__()
         if mean.shape != std.shape or mean.dim() != 1:
-            raise ConfigError(
+            raise ShapeError(
                 f"mean and std must be equal 1-D shapes, got {list(mean.shape)}, {list(std.shape)}"
             )
         std = torch.where(std > 0, std, torch.ones_like(std))

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, ShapeError
 from moeheads.routers import ROUTERS, SoftGateRouter, create_router
 
 
@@ -70,7 +70,7 @@ def test_bad_options() -> None:
         create_router("star", 4, 3, ["a"], temperature=0.0)
     with pytest.raises(ConfigError, match="unknown option 'temprature'"):
         create_router("star", 4, 3, ["a"], temprature=1.0)
-    with pytest.raises(ConfigError, match=r"expects features \[B, 4\]"):
+    with pytest.raises(ShapeError, match=r"expects features \[B, 4\]"):
         create_router("star", 4, 3, ["a"])(torch.randn(2, 5))
     with pytest.raises(ConfigError, match="unique"):
         create_router("star", 4, 3, ["a", "a"])

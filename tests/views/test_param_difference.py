@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ShapeError
 from moeheads.views import param_difference
 
 
@@ -19,5 +19,5 @@ def test_difference_by_kind() -> None:
 
 
 def test_bad_shapes() -> None:
-    with pytest.raises(ConfigError, match="param_difference"):
+    with pytest.raises(ShapeError, match="param_difference"):
         param_difference(torch.zeros(2, 11), torch.zeros(3, 11))
