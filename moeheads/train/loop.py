@@ -162,12 +162,9 @@ class TrainLoop:
             knn = monitor.knn_every and (epoch + 1) % monitor.knn_every == 0
             with_cca = monitor.cca_every and (epoch + 1) % monitor.cca_every == 0
             if knn or with_cca:
-                views = self.recipe.views
                 out = probe_metrics(
-                    self.model, *self.probe, image_size=views.size, mean=views.mean,
-                    std=views.std, device=self.ctx.device, knn_k=monitor.knn_k,
-                    knn_temperature=monitor.knn_temperature, max_images=monitor.probe_images,
-                    with_knn=bool(knn), with_cca=bool(with_cca),
+                    self.model, *self.probe, views=self.recipe.views, monitor=monitor,
+                    device=self.ctx.device, with_knn=bool(knn), with_cca=bool(with_cca),
                 )
         self.ctx.barrier()
         return out

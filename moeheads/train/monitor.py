@@ -9,11 +9,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
+from moeheads.config import MonitorConfig
 from moeheads.numerics.cca import cca
 from moeheads.numerics.features import extract_features
 from moeheads.numerics.knn import knn_classify
 from moeheads.routing_stats import routing_stats
 from moeheads.rundir.model import PretrainModel
+from moeheads.views.options import ViewOptions
 
 
 class GateBuffer:
@@ -64,23 +66,24 @@ def probe_metrics(
     probe_train: Any,
     probe_test: Any,
     *,
-    image_size: int,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    views: ViewOptions,
+    monitor: MonitorConfig,
     device: torch.device,
-    knn_k: int,
-    knn_temperature: float,
-    max_images: int | None,
     with_knn: bool,
     with_cca: bool,
     batch_size: int = 256,
 ) -> dict[str, float]:
     """kNN and 1-NN accuracy of the backbone, and the mean canonical correlation between the
-    first two tasks' embeddings, on held-out probe images (no augmentation)."""
-    train = _limit(probe_train, max_images)
-    test = _limit(probe_test, max_images)
-    options = {"batch_size": batch_size, "device": device, "image_size": image_size,
-               "mean": mean, "std": std}
+    first two tasks' embeddings, on held-out probe images (no augmentation).
+
+    Images are center-cropped to ``views.size`` and normalised with ``views.mean`` /
+    ``views.std``; ``monitor`` gives ``knn_k``, ``knn_temperature`` and ``probe_images``.
+    """
+    knn_k, knn_temperature = monitor.knn_k, monitor.knn_temperature
+    train = _limit(probe_train, monitor.probe_images)
+    test = _limit(probe_test, monitor.probe_images)
+    options = {"batch_size": batch_size, "device": device, "image_size": views.size,
+               "mean": views.mean, "std": views.std}
     backbone = model.encoder.backbone
     test_set = extract_features(backbone, test, **options)
     out: dict[str, float] = {}
