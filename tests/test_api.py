@@ -18,8 +18,9 @@ from tests.train.recipes import tiny_recipe, write_recipe
 def test_run_pretrains_evaluates_and_reports(tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path / "runs", evaluation=[{"protocol": "knn", "k": 5}])
     path = write_recipe(tmp_path / "tiny.yaml", recipe)
-    quiet = Console(file=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
-    results = moeheads.run(path, overrides=["trainer.epochs=1"], console=quiet)
+    with open(tmp_path / "log.txt", "w") as log:
+        results = moeheads.run(path, overrides=["trainer.epochs=1"], console=Console(file=log))
+    assert "run finished" in (tmp_path / "log.txt").read_text()
 
     assert isinstance(results, moeheads.RunResults)
     assert results.run_dir == tmp_path / "runs" / "tiny"
