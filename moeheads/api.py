@@ -87,6 +87,8 @@ def resolve_recipe(
     if isinstance(recipe_or_path, str | os.PathLike):
         return load_recipe(recipe_or_path, overrides)
     if isinstance(recipe_or_path, Recipe):
+        if not overrides:
+            return recipe_or_path
         data = recipe_or_path.model_dump(mode="json", exclude_unset=True)
     else:
         data = copy.deepcopy(dict(recipe_or_path))

@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 import moeheads
+from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from tests.train.recipes import tiny_recipe, write_recipe
 
@@ -43,6 +44,14 @@ def test_run_takes_a_mapping_and_rejects_bad_overrides(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"evaluation\[0\]"):
         moeheads.run({**recipe, "evaluation": [{"protocol": "knn", "neighbours": 3}]})
     assert not (tmp_path / "runs").exists()  # rejected before any training
+
+
+def test_a_recipe_object_takes_overrides(tmp_path: Path) -> None:
+    recipe = Recipe.model_validate(tiny_recipe(tmp_path / "runs"))
+    assert moeheads.validate(recipe) is recipe
+    changed = moeheads.validate(recipe, ["trainer.epochs=5", "heads.num_experts=4"])
+    assert (changed.trainer.epochs, changed.heads.num_experts) == (5, 4)
+    assert changed.data == recipe.data and recipe.trainer.epochs == 2
 
 
 def test_evaluate_rejects_an_unknown_protocol(tmp_path: Path) -> None:
