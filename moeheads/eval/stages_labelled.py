@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from moeheads.config import Component
 from moeheads.data import FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
+from moeheads.data.fewshot import PAPER_POOLS
 from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.fewshot import fewshot_eval
@@ -175,7 +176,10 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
     Attributes:
         datasets: Datasets to draw episodes from (the few-shot suite by default).
         root: The folder holding every dataset's files (where an entry names none).
-        split: The split episodes are drawn from.
+        split: The split episodes are drawn from; ``None``: AugSelf's pool of each
+            dataset (`moeheads.data.fewshot.PAPER_POOLS`: all CUB-200 and Plant
+            Disease classes, FC100's test classes) for the ``paper`` variant, ``test``
+            for ``fast``.
         shots: Support images per class; one evaluation per value.
         max_images: Use at most this many images of the split.
         interpolation: Resizing of the evaluation images (``bicubic``: AugSelf's).
@@ -183,7 +187,7 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
 
     datasets: list[DatasetRef] = Field(default_factory=lambda: list(FEWSHOT_SUITE))
     root: Path | None = None
-    split: str = "test"
+    split: str | None = None
     shots: list[int] = Field(default_factory=lambda: [1, 5])  # type: ignore[assignment]
     max_images: int | None = Field(None, ge=1)
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
@@ -191,7 +195,12 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
 
 def run_fewshot(ctx: EvalContext, o: FewShotOptions) -> dict[str, Any]:
     """N-way K-shot accuracy with a 95% confidence interval, per dataset and K."""
-    components = [as_component(d, o.root, o.split) for d in o.datasets]
+    def split_of(ref: DatasetRef) -> str:
+        if o.split is not None:
+            return o.split
+        return PAPER_POOLS.get(as_component(ref).name, "test") if o.variant == "paper" else "test"
+
+    components = [as_component(d, o.root, split_of(d)) for d in o.datasets]
     options = core_options(o, "fewshot", "shots")
     details: dict[str, dict[str, Any]] = {}
     summary: dict[str, float] = {}
