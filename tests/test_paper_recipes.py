@@ -50,3 +50,14 @@ def test_stl10_original_view_is_the_unresized_image() -> None:
     """STL-10 images are 96 px: resize + centre crop at 96 px returns them unchanged."""
     image = torch.randint(0, 256, (3, 96, 96), dtype=torch.uint8)
     assert torch.equal(center_view(image, 96), image)
+
+
+def test_validate_shows_the_authors_settings() -> None:
+    from typer.testing import CliRunner
+
+    from moeheads.cli import app
+
+    result = CliRunner().invoke(app, ["validate", str(RECIPES / "star_stl10.yaml")])
+    assert result.exit_code == 0, result.output
+    for line in ("jitter: kornia", "conv_init: pytorch", "predictor_norm: per_view", "- 0.43"):
+        assert line in result.output
