@@ -29,6 +29,7 @@ from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.eval.runner import check_stages, evaluate_run, finish_run
 from moeheads.recipe_io import apply_overrides, describe_recipe_errors, load_recipe
+from moeheads.rundir.check import check_recipe
 from moeheads.rundir.distributed import shutdown_distributed
 from moeheads.train.engine import Trainer
 
@@ -102,13 +103,17 @@ def validate(
     recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
     overrides: Sequence[str] = (),
 ) -> Recipe:
-    """The recipe with every default filled in, its evaluation stages checked too.
+    """The recipe with every default filled in, checked as far as it can be without data:
+    its fields, its evaluation stages, and every component built (on the meta device) with
+    one batch run through the model.
 
     Raises:
-        ConfigError: Naming each invalid field or stage option.
+        ConfigError: Naming each invalid field or stage option, or the field whose
+            component cannot be built.
     """
     recipe = resolve_recipe(recipe_or_path, overrides)
     check_stages(recipe)
+    check_recipe(recipe)
     return recipe
 
 
