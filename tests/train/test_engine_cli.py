@@ -52,6 +52,8 @@ def test_export_command(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert torch.equal(load_file(str(out))["0.weight"],
                        load_file(str(tmp_path / "runs/tiny/backbone.safetensors"))["0.weight"])
+    again = moeheads("export", str(tmp_path / "runs" / "tiny"), str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr  # the flag, not Python
 
 
 @pytest.mark.parametrize(
