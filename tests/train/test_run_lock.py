@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from moeheads.train.lock import LOCK_NAME, RunLock, RunLockedError
+from moeheads.rundir.lock import LOCK_NAME, RunLock, RunLockedError
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from moeheads.train.lock import RunLock
+from moeheads.rundir.lock import RunLock
 lock = RunLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 if sys.argv[2] == "crash":
