@@ -91,7 +91,9 @@ def test_interrupted_and_killed_runs_resume_bit_identically(seed: int, straight:
     proc = _run(recipe, (interrupt_at, "SIGINT"))
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr
-    kill_after = rng.randrange(1, total - interrupt_at)  # steps of the resumed run
+    # Ctrl-C in step interrupt_at + 1 stops after it; the resumed run is killed during a
+    # later step, with at least one step left for the last run
+    kill_after = rng.randrange(1, total - interrupt_at - 1)
     proc = _run(recipe, (kill_after, "SIGKILL"))
     assert proc.returncode == -9, proc.stderr
     proc = _run(recipe)
