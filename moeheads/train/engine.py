@@ -12,7 +12,6 @@ import torch
 from rich.console import Console
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
@@ -26,7 +25,7 @@ from moeheads.train.loop import InterruptedRunError, NonFiniteLossError, TrainLo
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
 from moeheads.train.sync_batchnorm import convert_sync_batchnorm
-from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
+from moeheads.views import Photometric, ViewSampler, build_input_pipeline
 
 __all__ = [
     "InterruptedRunError",
@@ -122,15 +121,14 @@ class Trainer:
         if steps_per_epoch == 0:
             raise ConfigError("trainer.accumulate is larger than the batches of one epoch")
         view_sampler = ViewSampler(recipe.views.view_options())
-        views = ViewsDataset(dataset, view_sampler, recipe.views.num_views,
-                             original=recipe.views.original and model.needs_original,
-                             seed=recipe.seed)
-        loader = DataLoader(
-            views, batch_size=micro_batch, sampler=sampler, collate_fn=collate_views,
-            num_workers=recipe.data.num_workers,
-            pin_memory=recipe.data.pin_memory and ctx.device.type == "cuda",
-            persistent_workers=recipe.data.num_workers > 0,
+        inputs = build_input_pipeline(
+            dataset, view_sampler, num_views=recipe.views.num_views,
+            original=recipe.views.original and model.needs_original, seed=recipe.seed,
+            index_sampler=sampler, batch_size=micro_batch, device=ctx.device,
+            pipeline=recipe.views.pipeline, num_workers=recipe.data.num_workers,
+            pin_memory=recipe.data.pin_memory,
         )
+        loader, views = inputs.loader, inputs.views
         photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
 
         if ctx.distributed:
