@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,13 @@ def decode_images(data: Sequence[Tensor], device: torch.device | str,
         DataError: Naming the file (from ``sources``) that no decoder can read.
     """
     device = torch.device(device)
+    with warnings.catch_warnings():  # torchvision 0.29 points to torchcodec for decoding
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _decode(data, device, sources)
+
+
+def _decode(data: Sequence[Tensor], device: torch.device,
+            sources: Sequence[str] | None) -> list[Tensor]:
     try:
         return list(decode_jpeg(list(data), mode=ImageReadMode.RGB, device=device))
     except RuntimeError:
