@@ -8,6 +8,7 @@ is at least as fast) and the peak memory of each, measured in fresh processes.
 
     python benchmarks/heads.py                 # CPU
     python benchmarks/heads.py --device cuda   # adds torch.compile variants
+    python benchmarks/heads.py --device cuda --json runs/heads.json   # also writes the figures
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -135,6 +137,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true",
                         help="Leave glibc's malloc thresholds alone.")
+    parser.add_argument("--no-memory", action="store_true", help="Skip the peak-memory runs.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     if args.child:
         if args.device == "cpu" and not args.glibc_defaults:
@@ -147,15 +151,24 @@ def main() -> None:
           f"malloc={'glibc defaults' if args.glibc_defaults else 'large buffers kept'}")
     print("STAR heads: 16 experts 512-512-512-128, 2 tasks, 768 rows, forward + backward")
     variants = [False, True] if args.device.startswith("cuda") else [False]
+    figures: dict[str, dict[str, float]] = {}
     for compile_ in variants:
         t = time_pair(args.device, compile_, args.reps, args.warmup)
+        label = "compiled" if compile_ else "eager"
+        figures[label] = {"bank_ms": t["bank"] * 1e3, "loop_ms": t["loop"] * 1e3,
+                          "loop_over_bank": t["loop"] / t["bank"]}
+        print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
+              f"loop/bank = {t['loop'] / t['bank']:.2f}x", flush=True)
+        if args.no_memory:
+            continue
         mem = {kind: peak_memory(kind, args.device, compile_, args.glibc_defaults)
                for kind in ("bank", "loop")}
-        label = "compiled" if compile_ else "eager"
-        print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
-              f"loop/bank = {t['loop'] / t['bank']:.2f}x")
+        figures[label].update(bank_peak_mib=mem["bank"], loop_peak_mib=mem["loop"])
         print(f"[{label}] peak memory (MiB, {'allocator' if args.device != 'cpu' else 'RSS'} "
               f"growth over the step): bank {mem['bank']:.0f}   loop {mem['loop']:.0f}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"device": args.device, **figures}, indent=2))
 
 
 if __name__ == "__main__":
