@@ -75,13 +75,14 @@ class SyntheticSTL10(Dataset[tuple[torch.Tensor, int]]):
         return self.images
 
 
-def star_stl10(batch: int, bf16: bool, channels_last: bool, compile_: bool = False) -> Recipe:
+def star_stl10(batch: int, bf16: bool, channels_last: bool, compile_: bool = False,
+               backbone: str = "torchvision:resnet18") -> Recipe:
     """The STL-10 STAR recipe (data fields are placeholders: the images are synthetic)."""
     return Recipe.model_validate({
         "name": "star_stl10",
         "data": {"dataset": {"name": "stl10", "root": "data/stl10", "split": "train+unlabeled"}},
         "views": {"size": IMAGE_SIZE, "num_views": 2, "original": True},
-        "backbone": {"name": "torchvision:resnet18"},
+        "backbone": {"name": backbone},
         "heads": {"num_experts": 16, "out_features": 128, "router": {"name": "star"}},
         "tasks": {
             "inv": {"name": "ntxent", "temperature": 0.2, "weight": 1.0},
@@ -205,6 +206,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4096,
                         help="synthetic images held in memory (the loader cycles over them)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--backbone", default="torchvision:resnet18",
+                        help="another backbone, e.g. small_cnn for a quick check")
     args = parser.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     flags = {name: parse_config(name) for name in configs}
@@ -232,7 +235,7 @@ def main() -> None:
     photometric = Photometric.from_options(sampler.options).to(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     workers = f"{args.workers} workers" if args.pipeline == "workers" else "no workers"
-    print(f"STAR STL-10 recipe, ResNet-18 at {IMAGE_SIZE} px, batch {args.batch}, {name}, "
+    print(f"STAR STL-10 recipe, {args.backbone} at {IMAGE_SIZE} px, batch {args.batch}, {name}, "
           f"{args.pipeline} pipeline ({workers}), {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")
     print(f"{args.steps} timed steps after {warmup} warm-up steps per configuration\n")
@@ -246,7 +249,7 @@ def main() -> None:
     print(f"{'configuration':<28} {'images/s':>9} {'200 epochs (h)':>15}")
     for config in configs:
         bf16, channels_last, compile_ = flags[config]
-        recipe = star_stl10(args.batch, bf16, channels_last, compile_)
+        recipe = star_stl10(args.batch, bf16, channels_last, compile_, args.backbone)
         row: dict = {"config": config}
         try:
             tic = time.perf_counter()
