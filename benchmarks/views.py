@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96, help="output side")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--views", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
         "--threads",
