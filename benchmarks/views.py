@@ -22,6 +22,7 @@ workers pipeline. Run:
 
     .venv/bin/python benchmarks/views.py --workers 1   # CPU, side by side
     .venv/bin/python benchmarks/views.py --device cuda # device pipeline + photometric on the GPU
+    .venv/bin/python benchmarks/views.py --compare     # device views vs workers views, per pixel
 """
 
 from __future__ import annotations
@@ -222,6 +223,41 @@ def run_device(args: argparse.Namespace) -> None:
     print(f"parameter sampling (CPU, main process): {args.batch / seconds:,.0f} images/s")
 
 
+COMPARE_CASES = [  # (height, width, size, antialias): STL-10, CIFAR, ImageNet-like, MNIST
+    (96, 96, 96, True), (32, 32, 32, True), (375, 500, 224, True), (500, 333, 224, True),
+    (28, 28, 24, True), (96, 96, 64, False), (375, 500, 96, True), (375, 500, 224, False),
+]
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    """Per-pixel difference of the device views (both methods) and the workers' views."""
+    from moeheads.views import apply_geometric, center_view, make_views
+
+    device = torch.device(args.device)
+    print(f"{'source':>9} {'size':>4} {'antialias':>9} {'method':>6} {'views':>7} "
+          f"{'max |diff|':>10} {'pixels differing':>16}")
+    for height, width, size, antialias in COMPARE_CASES:
+        g = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (args.compare_images, 3, height, width),
+                               dtype=torch.uint8, generator=g)
+        sampler = ViewSampler(size=size, antialias=antialias)
+        params = torch.stack([sampler.sample(args.views, height, width, g)[0]
+                              for _ in range(len(images))], dim=1)
+        expected = torch.cat([
+            torch.stack([apply_geometric(image, params[:, b], size, antialias)
+                         for b, image in enumerate(images)], dim=1).flatten(0, 1),
+            torch.stack([center_view(image, size, antialias) for image in images]),
+        ])
+        methods = ["taps"] if device.type != "cpu" else ["taps", "loop"]
+        for method in methods:
+            views, originals = make_views(images.to(device), params.to(device), size,
+                                          antialias, method=method)
+            made = torch.cat([views.flatten(0, 1), originals]).cpu()
+            diff = (made.int() - expected.int()).abs()
+            print(f"{height:>4}x{width:<4} {size:>4} {antialias!s:>9} {method:>6} "
+                  f"{len(made):>7} {int(diff.max()):>10} {float((diff > 0).float().mean()):>16.2e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -244,11 +280,16 @@ def main() -> None:
     )
     parser.add_argument("--device-threads", type=int, default=0,
                         help="torch threads of the device pipeline (0: as --threads)")
+    parser.add_argument("--compare", action="store_true",
+                        help="per-pixel difference of the two pipelines' views instead")
+    parser.add_argument("--compare-images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20, help="photometric repeats (--device)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device == "cpu":
+    if args.compare:
+        run_compare(args)
+    elif args.device == "cpu":
         run_cpu(args)
     else:
         run_device(args)
