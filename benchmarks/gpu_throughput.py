@@ -243,8 +243,15 @@ def main() -> None:
     result: dict = {"device": name, "pipeline": args.pipeline, "batch": args.batch,
                     "workers": args.workers if args.pipeline == "workers" else 0,
                     "steps": args.steps, "rows": []}
+
+    def write() -> None:  # after each figure, so a run cut short keeps what it measured
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+
     rate = pipeline_rate(source, photometric, device, args.steps)
     result["input_images_per_s"] = rate
+    write()
     print(f"{'input pipeline alone':<28} {rate:9.1f} images/s")
     print(f"{'configuration':<28} {'images/s':>9} {'200 epochs (h)':>15}")
     for config in configs:
@@ -262,9 +269,7 @@ def main() -> None:
             traceback.print_exc()
             print(f"{config:<28} failed: {row['error']}", flush=True)
         result["rows"].append(row)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        write()
 
 
 if __name__ == "__main__":

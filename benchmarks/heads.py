@@ -157,6 +157,12 @@ def main() -> None:
           "forward + backward")
     variants = [False, True] if args.device.startswith("cuda") else [False]
     figures: dict[str, dict[str, float]] = {}
+
+    def write() -> None:  # after each figure, so a run cut short keeps what it measured
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"device": args.device, **figures}, indent=2))
+
     for compile_ in variants:
         t = time_pair(args.device, compile_, args.reps, args.warmup, args.rows)
         label = "compiled" if compile_ else "eager"
@@ -164,6 +170,7 @@ def main() -> None:
                           "loop_over_bank": t["loop"] / t["bank"]}
         print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
               f"loop/bank = {t['loop'] / t['bank']:.2f}x", flush=True)
+        write()
         if args.no_memory:
             continue
         mem = {kind: peak_memory(kind, args.device, compile_, args.glibc_defaults)
@@ -171,9 +178,7 @@ def main() -> None:
         figures[label].update(bank_peak_mib=mem["bank"], loop_peak_mib=mem["loop"])
         print(f"[{label}] peak memory (MiB, {'allocator' if args.device != 'cpu' else 'RSS'} "
               f"growth over the step): bank {mem['bank']:.0f}   loop {mem['loop']:.0f}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": args.device, **figures}, indent=2))
+        write()
 
 
 if __name__ == "__main__":
