@@ -129,6 +129,8 @@ class Trainer:
             pin_memory=recipe.data.pin_memory,
         )
         loader, views = inputs.loader, inputs.views
+        if ctx.is_main:
+            self.console.print(f"views: {inputs.kind} pipeline", highlight=False)
         photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
 
         if ctx.distributed:
