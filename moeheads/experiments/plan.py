@@ -10,15 +10,19 @@ A sweep is a base recipe plus a ``sweep:`` block (or the same given on the comma
         star: {}
       grid:                    # FIELD.PATH: [values]; the product with the settings
         heads.num_experts: [2, 4, 8, 16]
+      order: by_setting        # or by_seed: every setting with the first seed, then the next
 
 Runs are ordered setting by setting (settings, then the grid in the order given), with
-the seeds innermost; run ``<setting>-seed<k>`` lives in ``<sweep folder>/<setting>-seed<k>``.
+the seeds innermost (``order: by_seed`` puts the seeds outermost, so an unfinished sweep
+still covers every setting); run ``<setting>-seed<k>`` lives in
+``<sweep folder>/<setting>-seed<k>``.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,12 +49,14 @@ class SweepSpec:
         seeds: The seeds every setting runs with (empty: the recipe's own seed).
         settings: Named variants, each a partial recipe merged into the base.
         grid: ``FIELD.PATH`` -> values; every combination is a setting.
+        order: ``by_setting`` (seeds innermost) or ``by_seed`` (seeds outermost).
     """
 
     name: str | None = None
     seeds: list[int] = field(default_factory=list)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    order: str = "by_setting"
 
     @classmethod
     def from_block(cls, block: Any) -> SweepSpec:
@@ -63,9 +69,13 @@ class SweepSpec:
             return cls()
         if not isinstance(block, Mapping):
             raise ConfigError("sweep: must be a mapping (name, seeds, settings, grid)")
-        unknown = sorted(set(block) - {"name", "seeds", "settings", "grid"})
+        unknown = sorted(set(block) - {"name", "seeds", "settings", "grid", "order"})
         if unknown:
-            raise ConfigError(f"sweep.{unknown[0]}: unknown field (name, seeds, settings, grid)")
+            raise ConfigError(f"sweep.{unknown[0]}: unknown field "
+                              "(name, seeds, settings, grid, order)")
+        order = block.get("order", "by_setting")
+        if order not in ("by_setting", "by_seed"):
+            raise ConfigError(f"sweep.order: by_setting or by_seed, got {order!r}")
         seeds, settings, grid = (block.get(k) or default for k, default in
                                  (("seeds", []), ("settings", {}), ("grid", {})))
         if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
@@ -79,13 +89,13 @@ class SweepSpec:
         name = block.get("name")
         return cls(None if name is None else str(name), list(seeds),
                    {str(k): dict(v or {}) for k, v in settings.items()},
-                   {str(k): list(v) for k, v in grid.items()})
+                   {str(k): list(v) for k, v in grid.items()}, order)
 
     def updated(self, grid: Mapping[str, list[Any]] | None = None,
                 seeds: Sequence[int] | None = None, name: str | None = None) -> SweepSpec:
         """This spec with command-line grid entries (added or replacing), seeds and name."""
         return SweepSpec(name or self.name, list(seeds) if seeds else self.seeds,
-                         self.settings, {**self.grid, **(grid or {})})
+                         self.settings, {**self.grid, **(grid or {})}, self.order)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,8 @@ class SweepPlan:
         return {
             "recipe": self.source,
             "sweep": {"name": self.folder.name, "seeds": self.spec.seeds,
-                      "settings": self.spec.settings, "grid": self.spec.grid},
+                      "settings": self.spec.settings, "grid": self.spec.grid,
+                      "order": self.spec.order},
             "runs": [{"index": r.index, "name": r.name, "setting": r.setting, "seed": r.seed,
                       "values": r.values} for r in self.runs],
         }
@@ -132,7 +143,7 @@ class SweepPlan:
         """Write ``<folder>/sweep.yaml`` (replacing it: the plan is cheap to recompute)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / MANIFEST
-        temporary = path.with_name(f".{path.name}.tmp")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # writers may race
         temporary.write_text(yaml.safe_dump(self.manifest(), sort_keys=False))
         temporary.replace(path)
         return path
@@ -194,7 +205,7 @@ def plan_sweep(base: Mapping[str, Any], spec: SweepSpec, source: str = "") -> Sw
     settings = spec.settings or {"": {}}
     keys = list(spec.grid)
     seeds = spec.seeds or [int(base.get("seed", 0))]
-    runs: list[SweepRun] = []
+    combos: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
     for setting_name, changes in settings.items():
         for combo in itertools.product(*(spec.grid[k] for k in keys)):
             parts = [_label(setting_name)] if setting_name else []
@@ -205,11 +216,15 @@ def plan_sweep(base: Mapping[str, Any], spec: SweepSpec, source: str = "") -> Sw
             values.update(zip(keys, combo, strict=True))
             overrides = [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
                          .removesuffix("\n...") for k, v in zip(keys, combo, strict=True)]
-            recipe = apply_overrides(merge(dict(base), changes), overrides)
-            for seed in seeds:
-                run_name = f"{label}-seed{seed}"
-                runs.append(SweepRun(len(runs), run_name, label, seed, values, {
-                    **recipe, "name": run_name, "seed": seed, "output_dir": str(folder)}))
+            combos.append((label, setting_name, values,
+                           apply_overrides(merge(dict(base), changes), overrides)))
+    pairs = ([(c, s) for s in seeds for c in combos] if spec.order == "by_seed"
+             else [(c, s) for c in combos for s in seeds])
+    runs: list[SweepRun] = []
+    for (label, _, values, recipe), seed in pairs:
+        run_name = f"{label}-seed{seed}"
+        runs.append(SweepRun(len(runs), run_name, label, seed, values, {
+            **copy.deepcopy(recipe), "name": run_name, "seed": seed, "output_dir": str(folder)}))
     names = [r.name for r in runs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:

@@ -49,6 +49,17 @@ def test_grid_settings_and_seeds_make_the_product(tmp_path: Path) -> None:
     assert plan.runs[-1].recipe["heads"]["num_experts"] == 3
 
 
+def test_by_seed_order_puts_the_seeds_outermost(tmp_path: Path) -> None:
+    path = _sweep_recipe(tmp_path, seeds=[0, 1], order="by_seed",
+                         grid={"heads.num_experts": [2, 4]})
+    plan = load_sweep(path, name="ordered")
+    assert plan.folder.name == "ordered"
+    assert [r.name for r in plan.runs] == ["num_experts-2-seed0", "num_experts-4-seed0",
+                                           "num_experts-2-seed1", "num_experts-4-seed1"]
+    with pytest.raises(ConfigError, match="by_setting or by_seed"):
+        SweepSpec.from_block({"order": "random"})
+
+
 def test_merge_deletes_with_null_and_grid_parsing() -> None:
     base = {"tasks": {"inv": {"name": "ntxent"}, "eq": {"name": "star_eq"}}, "seed": 1}
     assert merge(base, {"tasks": {"eq": None}}) == {"tasks": {"inv": {"name": "ntxent"}},
