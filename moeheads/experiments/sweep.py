@@ -2,7 +2,9 @@
 
 A run is finished when its folder holds ``sweep-run.json`` (written after its evaluation
 and report); a rerun skips finished runs and continues an interrupted one from its
-newest checkpoint (``resume="auto"``). ``index`` runs one run alone, for a job array or
+newest checkpoint (``resume="auto"``). A finished run whose training settings differ from
+the plan's (the recipe was edited since) is ``changed``: the sweep refuses to run on
+rather than mix two recipes in one table. ``index`` runs one run alone, for a job array or
 one launcher per run.
 
 Example:
@@ -26,9 +28,10 @@ from typing import Any
 import yaml
 
 from moeheads.api import RunResults, run, validate
+from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.experiments.plan import SweepPlan, SweepRun, SweepSpec, parse_grid, plan_sweep
-from moeheads.recipe_io import apply_overrides
+from moeheads.recipe_io import apply_overrides, load_recipe
 
 __all__ = ["DONE", "RunStatus", "load_sweep", "run_status", "run_sweep"]
 
@@ -38,7 +41,8 @@ DONE = "sweep-run.json"
 
 @dataclass(frozen=True)
 class RunStatus:
-    """A run's state: ``done``, ``partial`` (a folder, no finish mark) or ``pending``."""
+    """A run's state: ``done``, ``changed`` (done, with other training settings than the
+    plan's), ``partial`` (a folder, no finish mark) or ``pending``."""
 
     run: SweepRun
     state: str
@@ -85,15 +89,33 @@ def load_sweep(
     return plan
 
 
+def _same_training(folder: Path, sweep_run: SweepRun) -> bool:
+    try:
+        stored = load_recipe(folder / "recipe.yaml")
+    except ConfigError:
+        return False
+    return stored.hash() == Recipe.model_validate(sweep_run.recipe).hash()
+
+
+def _status(plan: SweepPlan, sweep_run: SweepRun) -> RunStatus:
+    folder = plan.folder / sweep_run.name
+    state = "done" if (folder / DONE).is_file() else "partial" if folder.is_dir() else "pending"
+    if state == "done" and not _same_training(folder, sweep_run):
+        state = "changed"
+    return RunStatus(sweep_run, state, folder)
+
+
 def run_status(plan: SweepPlan) -> list[RunStatus]:
     """Each run's state, from its folder."""
-    out = []
-    for sweep_run in plan.runs:
-        folder = plan.folder / sweep_run.name
-        state = ("done" if (folder / DONE).is_file()
-                 else "partial" if folder.is_dir() else "pending")
-        out.append(RunStatus(sweep_run, state, folder))
-    return out
+    return [_status(plan, sweep_run) for sweep_run in plan.runs]
+
+
+def _refuse_changed(plan: SweepPlan, statuses: list[RunStatus]) -> None:
+    changed = [s.run.name for s in statuses if s.state == "changed"]
+    if changed:
+        raise ConfigError(
+            f"{plan.folder}: {', '.join(changed)} finished with other training settings than "
+            "the recipe now gives; give the sweep another name (--name) or remove those runs")
 
 
 def _is_main_process() -> bool:
@@ -135,7 +157,8 @@ def run_sweep(
         The status of the runs it looked at, after running them.
 
     Raises:
-        ConfigError: ``index`` out of range.
+        ConfigError: ``index`` out of range, or a finished run trained with other settings
+            than the plan's.
         MoeheadsError: Whatever a run raises; the runs before it stay finished.
     """
     statuses = run_status(plan)
@@ -143,10 +166,14 @@ def run_sweep(
         if not 0 <= index < len(statuses):
             raise ConfigError(f"--index {index}: the sweep has runs 0 to {len(statuses) - 1}")
         statuses = [statuses[index]]
+    _refuse_changed(plan, statuses)
     if _is_main_process():
         plan.write_manifest()
     done = []
     for status in statuses:
+        if status.state != "done":  # another process (an array task) may have finished it
+            status = _status(plan, status.run)
+            _refuse_changed(plan, [status])
         if on_run is not None:
             on_run(status)
         if status.state != "done":

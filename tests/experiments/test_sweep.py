@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from moeheads.api import run
 from moeheads.cli import app
+from moeheads.config import Recipe
 from moeheads.errors import ConfigError, InterruptedRunError
 from moeheads.experiments.plan import SweepSpec, merge, parse_grid
 from moeheads.experiments.sweep import DONE, load_sweep, run_status, run_sweep
+from moeheads.recipe_io import dump_recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.train.loop import TrainLoop
 from tests.train.recipes import tiny_recipe, write_recipe
@@ -98,6 +100,7 @@ def test_finished_runs_are_skipped_and_index_runs_one(tmp_path: Path) -> None:
         calls.append(recipe["name"])
         folder = Path(recipe["output_dir"]) / recipe["name"]
         folder.mkdir(parents=True)
+        (folder / "recipe.yaml").write_text(dump_recipe(Recipe.model_validate(recipe)))
         return type("R", (), {"epochs": 2, "steps": 8, "evaluations": []})()
 
     run_sweep(plan, index=2, runner=fake_run)
@@ -144,3 +147,16 @@ def test_interrupted_sweep_resumes_the_run_it_stopped_in(
     assert started == ["num_experts-2-seed3:done", "num_experts-4-seed3:partial"]
     assert steps[8 + 6:] == [7, 8]  # the second run continued from step 6, nothing else ran
     assert (second / DONE).is_file() and latest_valid_checkpoint(second).step == 8
+
+
+def test_a_finished_run_with_other_training_settings_is_refused(tmp_path: Path) -> None:
+    path = _sweep_recipe(tmp_path, grid={"heads.num_experts": [2]})
+    log = Console(file=(tmp_path / "log.txt").open("w"))
+    plan = load_sweep(path, overrides=["trainer.epochs=1"])
+    run_sweep(plan, console=log)
+    monitored = load_sweep(path, overrides=["trainer.epochs=1", "monitor.knn_k=3"])
+    assert [s.state for s in run_status(monitored)] == ["done"]  # monitoring is not training
+    edited = load_sweep(path, overrides=["trainer.epochs=2"])
+    assert [s.state for s in run_status(edited)] == ["changed"]
+    with pytest.raises(ConfigError, match="other training settings"):
+        run_sweep(edited, console=log)
