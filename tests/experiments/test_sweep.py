@@ -160,3 +160,20 @@ def test_a_finished_run_with_other_training_settings_is_refused(tmp_path: Path) 
     assert [s.state for s in run_status(edited)] == ["changed"]
     with pytest.raises(ConfigError, match="other training settings"):
         run_sweep(edited, console=log)
+
+
+def test_a_run_finished_meanwhile_by_another_process_is_skipped(tmp_path: Path) -> None:
+    plan = load_sweep(_sweep_recipe(tmp_path), grid=["heads.num_experts=2,4"])
+    calls: list[str] = []
+
+    def fake_run(recipe: dict[str, Any], resume: str) -> Any:
+        calls.append(recipe["name"])
+        for other in plan.runs:  # this run, and (as an array task would) the next one
+            folder = plan.folder / other.name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "recipe.yaml").write_text(dump_recipe(Recipe.model_validate(other.recipe)))
+        (plan.folder / plan.runs[1].name / DONE).write_text("{}")
+        return type("R", (), {"epochs": 2, "steps": 8, "evaluations": []})()
+
+    finished = run_sweep(plan, runner=fake_run)
+    assert calls == ["num_experts-2-seed3"] and [s.state for s in finished] == ["done", "done"]
