@@ -184,7 +184,12 @@ def sweep(
         console.print(f"[{status.run.index + 1}/{len(statuses)}] {verb}: {status.run.name}",
                       highlight=False)
 
-    run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
+    try:
+        run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
+    except InterruptedRunError:
+        raise InterruptedRunError(
+            "sweep interrupted (the run has a checkpoint); the same moeheads sweep command "
+            "skips the finished runs and continues this one") from None
     console.print(f"sweep finished: {plan.folder} (moeheads compare {plan.folder})",
                   highlight=False)
 

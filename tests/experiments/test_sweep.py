@@ -177,3 +177,22 @@ def test_a_run_finished_meanwhile_by_another_process_is_skipped(tmp_path: Path) 
 
     finished = run_sweep(plan, runner=fake_run)
     assert calls == ["num_experts-2-seed3"] and [s.state for s in finished] == ["done", "done"]
+
+
+def test_sweep_command_runs_then_compare_reads_real_results(tmp_path: Path) -> None:
+    recipe = tiny_recipe(tmp_path / "runs", trainer__epochs=1, monitor__knn_every=0,
+                         monitor__cca_every=0,
+                         evaluation=[{"protocol": "cca", "max_images": 20},
+                                     {"protocol": "routing", "max_images": 20}])
+    path = write_recipe(tmp_path / "tiny.yaml", recipe)
+    cli = CliRunner()
+    result = cli.invoke(app, ["sweep", str(path), "--grid", "heads.num_experts=2", "--seeds",
+                              "0,1"])
+    assert result.exit_code == 0, result.output
+    assert "[1/2] run: num_experts-2-seed0" in result.output and "sweep finished" in result.output
+    again = cli.invoke(app, ["sweep", str(path), "--grid", "heads.num_experts=2", "--seeds",
+                             "0,1"])
+    assert again.output.count("skip (done)") == 2
+    compared = cli.invoke(app, ["compare", str(tmp_path / "runs" / "tiny-sweep")])
+    assert compared.exit_code == 0, compared.output
+    assert "| num_experts-2 |" in compared.output and "routing overlap" in compared.output
