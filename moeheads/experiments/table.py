@@ -43,8 +43,8 @@ HEADLINE: list[tuple[str, str, str]] = [
     ("routing overlap", "routing", "overlap "),
     ("experts shared", "routing", "experts shared"),
 ]
-#: Recipe fields that differ by construction and are not settings.
-_IGNORED = ("name", "seed", "output_dir")
+#: Recipe fields that differ by construction, or do not change training (evaluation stages).
+_IGNORED = ("name", "seed", "output_dir", "evaluation")
 
 
 def headline(key: str) -> str | None:
