@@ -8,6 +8,7 @@ import pytest
 
 from moeheads.config import Recipe
 from moeheads.experiments.sweep import load_sweep
+from moeheads.recipe_io import load_recipe
 
 SWEEPS = Path(__file__).parents[2] / "recipes" / "sweeps"
 
@@ -52,3 +53,25 @@ def test_cpu_study_covers_every_method_and_a_random_init_baseline() -> None:
     assert runs["random_init"].optimizer.lr == 1e-12 and runs["random_init"].trainer.epochs == 1
     assert [runs[f"star_{n}"].heads.num_experts for n in (2, 4, 8, 16)] == [2, 4, 8, 16]
     assert runs["star_2"].data.dataset.name == "fashion_mnist"
+
+
+def _training(recipe: Recipe) -> str:
+    """The hash of what trains, whatever the run's name and seed."""
+    return recipe.model_copy(update={"name": "run", "seed": 0}).hash()
+
+
+@pytest.mark.parametrize(("setting", "single"), [
+    ("simclr", "simclr_stl10"), ("equimod", "equimod_stl10"), ("star_ss", "star_ss_stl10"),
+    ("star", "star_stl10"),
+])
+def test_stl10_method_sweep_trains_what_the_single_recipes_train(setting: str,
+                                                                 single: str) -> None:
+    expected = load_recipe(SWEEPS.parent / f"{single}.yaml")
+    assert _training(_by_setting("paper_methods_stl10")[setting]) == _training(expected)
+
+
+def test_stl10_expert_sweep_trains_what_the_single_recipes_train() -> None:
+    runs = list(_by_setting("paper_experts_stl10").values())
+    for recipe, single in zip(runs, ["star_stl10_experts2", "star_stl10_experts4",
+                                     "star_stl10_experts8", "star_stl10"], strict=True):
+        assert _training(recipe) == _training(load_recipe(SWEEPS.parent / f"{single}.yaml"))
