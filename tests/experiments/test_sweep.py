@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +132,7 @@ def test_interrupted_sweep_resumes_the_run_it_stopped_in(
         original_step(loop)
         steps.append(loop.global_step)
         if len(steps) == 8 + 6:  # the second run, in its second epoch (4 steps per epoch)
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
 
     monkeypatch.setattr(TrainLoop, "_optimizer_step", step_then_ctrl_c)
     log = Console(file=(tmp_path / "log.txt").open("w"))
