@@ -145,10 +145,76 @@ def report(run_dir: Annotated[Path, typer.Argument(help="The run directory.")]) 
 
 
 @app.command()
-def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+def sweep(
+    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file (a sweep: block optional).")],
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="Sweep a field: --grid heads.num_experts=2,4,8 (repeatable)."),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="Comma-separated seeds, e.g. 0,1,2 (each setting runs each).")
+    ] = None,
+    overrides: SetOption = None,
+    name: Annotated[str | None, typer.Option(help="The sweep folder's name.")] = None,
+    index: Annotated[
+        int | None, typer.Option(help="Run only the run with this index (a job array's task).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="List the runs and their state; run nothing.")
+    ] = False,
+    resume: Annotated[
+        str, typer.Option(help="auto (continue an interrupted run) or never.")
+    ] = "auto",
 ) -> None:
-    """Print the runs' losses, monitor values and evaluation results side by side."""
+    """Run the product of settings, grid and seeds, one run after another (resumable)."""
+    from moeheads.experiments.sweep import RunStatus, load_sweep, run_status, run_sweep
+
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else []
+    plan = load_sweep(recipe, overrides or [], grid or [], seed_list, name)
+    statuses = run_status(plan)
+    if dry_run:
+        table = Table(show_header=True, header_style="bold", box=None)
+        for column in ("index", "run", "state", "values"):
+            table.add_column(column)
+        for status in statuses:
+            values = " ".join(f"{k}={v}" for k, v in status.run.values.items())
+            table.add_row(str(status.run.index), status.run.name, status.state, values)
+        console.print(table)
+        done = sum(s.state == "done" for s in statuses)
+        console.print(f"{len(statuses)} runs in {plan.folder} ({done} done)", highlight=False,
+                      soft_wrap=True)
+        return
+
+    def announce(status: RunStatus) -> None:
+        verb = "skip (done)" if status.state == "done" else "run"
+        console.print(f"[{status.run.index + 1}/{len(statuses)}] {verb}: {status.run.name}",
+                      highlight=False)
+
+    try:
+        run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
+    except InterruptedRunError:
+        raise InterruptedRunError(
+            "sweep interrupted (the run has a checkpoint); the same moeheads sweep command "
+            "skips the finished runs and continues this one") from None
+    console.print(f"sweep finished: {plan.folder} (moeheads compare {plan.folder})",
+                  highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Two or more run directories, or one sweep folder.")
+    ],
+) -> None:
+    """Print runs side by side, or a sweep's settings with 95% intervals over seeds."""
+    if len(run_dirs) == 1 and (run_dirs[0] / "sweep.yaml").is_file():
+        from moeheads.experiments.table import compare_sweep
+
+        result = compare_sweep(run_dirs[0])
+        console.print(result.markdown_path.read_text(), highlight=False, markup=False)
+        written = [result.markdown_path, result.csv_path, result.plot_path]
+        console.print("written: " + ", ".join(str(p) for p in written if p), highlight=False)
+        return
     from moeheads.eval.compare import compare_table
 
     console.print(compare_table(run_dirs))

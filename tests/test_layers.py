@@ -19,6 +19,7 @@ LAYERS = {
     "moeheads.__main__": 5,
     "moeheads": 4,  # the package root re-exports the API
     "moeheads.api": 4,
+    "moeheads.experiments": 4,  # sweeps: many runs through the API
     "moeheads.train": 3,
     "moeheads.eval": 3,
     "moeheads.rundir": 2,
