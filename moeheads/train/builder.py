@@ -71,12 +71,27 @@ class TrainingParts:
     total_steps: int
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` computes bf16 natively (compute capability 8.0 or later).
+
+    ``torch.cuda.is_bf16_supported()`` also counts GPUs that only emulate bf16 (slowly).
+    """
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch without the argument
+        return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (``None`` for fp32)."""
+    """The autocast dtype (``None`` for fp32).
+
+    ``auto``: on CUDA, bf16 where the GPU computes it natively, else fp16 (trained with a
+    gradient scaler); fp32 on other devices.
+    """
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if native_bf16(device) else torch.float16
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("trainer.precision fp16 needs a CUDA device; use bf16 or fp32")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
@@ -129,12 +144,13 @@ def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
     trainer = recipe.trainer
     dataset = build_dataset(recipe.data.dataset)
     model = build_model(recipe, image_size_of(dataset)).to(ctx.device)
+    encoders = [model.encoder] + ([model.target.target] if model.target is not None else [])
     if trainer.channels_last:
-        model.encoder.backbone.to(memory_format=torch.channels_last)
+        for encoder in encoders:  # the momentum target sees the same images as the encoder
+            encoder.backbone.to(memory_format=torch.channels_last)
     data = build_data(recipe, dataset, model, ctx)
     if ctx.distributed:
-        model.encoder = convert_sync_batchnorm(model.encoder, ctx.device)
-        model.objective = convert_sync_batchnorm(model.objective, ctx.device)
+        synchronise_batchnorm(model, ctx.device)
     optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
     total_steps = trainer.epochs * data.steps_per_epoch
     scheduler = build_schedule(optimizer, recipe.schedule, total_steps, data.steps_per_epoch)
@@ -142,6 +158,15 @@ def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
     return TrainingParts(ctx, model, model, optimizer, scheduler, scaler, dtype, data,
                          total_steps)
+
+
+def synchronise_batchnorm(model: PretrainModel, device: torch.device) -> None:
+    """Every BatchNorm that sees training batches synchronised across processes: the
+    encoder's, the losses' (predictors) and the momentum target's."""
+    model.encoder = convert_sync_batchnorm(model.encoder, device)
+    model.objective = convert_sync_batchnorm(model.objective, device)
+    if model.target is not None:
+        model.target.target = convert_sync_batchnorm(model.target.target, device)
 
 
 def wrap_network(parts: TrainingParts, compile: bool) -> None:
