@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from moeheads.backbones import check_backbone_options
 from moeheads.errors import ConfigError
 from moeheads.heads import MoEHeads
 from moeheads.registry import options_from_signature, registry_for
@@ -120,13 +121,19 @@ class ViewsConfig(ViewOptions):
 
 class BackboneConfig(Component):
     """``name`` is ``torchvision:<model>``, ``timm:<model>``, ``small_cnn``, ...; other keys
-    are the family's options."""
+    are the family's options. ``timm:`` and ``torchvision:`` pass any other key to the
+    model (``{name: "timm:vit_tiny_patch16_224", img_size: 96, patch_size: 8}``), checked
+    by building the model on the meta device."""
 
     @model_validator(mode="after")
     def _known_backbone(self) -> BackboneConfig:
         family, _, model = self.name.partition(":")
         options = {**self.options, **({"model": model} if model else {})}
         _validate_component("backbones", Component(name=family, **options))
+        try:
+            check_backbone_options(family, options)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
         return self
 
 
