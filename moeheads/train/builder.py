@@ -21,7 +21,7 @@ from moeheads.rundir.distributed import DistContext
 from moeheads.rundir.model import PretrainModel
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm
+from moeheads.train.sync_batchnorm import convert_sync_batchnorm, holds_synced_batchnorm
 from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
 
 
@@ -169,14 +169,27 @@ def synchronise_batchnorm(model: PretrainModel, device: torch.device) -> None:
         model.target.target = convert_sync_batchnorm(model.target.target, device)
 
 
+def compile_targets(model: PretrainModel) -> dict[str, nn.Module]:
+    """The parts of ``model`` that ``trainer.compile`` compiles, by name.
+
+    The hot parts are the backbone and the parts every head call runs (the expert bank
+    and the router, :meth:`MoEHeads.forward_groups` included). A part that holds
+    synchronised BatchNorm (several processes) is left eager: its all-reduce breaks the
+    graph at every norm, so compiling gains little and has known failures under DDP.
+    A ViT backbone (LayerNorm) and the router are still compiled then.
+    """
+    heads = model.encoder.heads
+    parts = {"backbone": model.encoder.backbone, "experts": heads.experts,
+             "router": heads.router}
+    return {name: part for name, part in parts.items() if not holds_synced_batchnorm(part)}
+
+
 def wrap_network(parts: TrainingParts, compile: bool) -> None:
     """Compile the model's hot parts (when asked) and wrap it in DDP across processes."""
     model, ctx = parts.model, parts.ctx
     if compile:
-        model.encoder.backbone.compile()
-        # the parts every head call runs, MoEHeads.forward_groups included
-        model.encoder.heads.experts.compile()
-        model.encoder.heads.router.compile()
+        for part in compile_targets(model).values():
+            part.compile()
     if ctx.distributed:
         parts.network = nn.parallel.DistributedDataParallel(
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,

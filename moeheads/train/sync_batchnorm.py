@@ -99,6 +99,11 @@ def _convert(module: nn.Module, cuda: bool) -> nn.Module:
     return module
 
 
+def holds_synced_batchnorm(module: nn.Module) -> bool:
+    """Whether ``module`` or a submodule is a synchronised BatchNorm."""
+    return any(_is_synced(m) for m in module.modules())
+
+
 def _is_synced(module: nn.Module) -> bool:
     return isinstance(module, (AllReduceBatchNorm, nn.SyncBatchNorm))
 

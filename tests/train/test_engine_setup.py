@@ -11,7 +11,12 @@ from moeheads.config import Recipe
 from moeheads.rundir.checkpoint import scan_checkpoints
 from moeheads.rundir.distributed import DistContext
 from moeheads.train import builder, engine
-from moeheads.train.builder import build_training, resolve_precision
+from moeheads.train.builder import (
+    build_training,
+    compile_targets,
+    resolve_precision,
+    synchronise_batchnorm,
+)
 from moeheads.train.engine import Trainer, configure_determinism, rank_seed
 from tests.train.recipes import tiny_recipe
 
@@ -89,3 +94,16 @@ def test_other_ranks_resume_from_the_checkpoint_rank_zero_chose(tmp_path: Path) 
     assert Trainer(recipe, resume="auto")._resume(parts)[2] == older.step
     parts.ctx = _Rank1(("ok", None))  # rank 0 found nothing: start fresh
     assert Trainer(recipe, resume="auto")._resume(parts) == (0, 0, 0)
+
+
+def test_parts_holding_synchronised_batchnorm_are_not_compiled(tmp_path: Path) -> None:
+    recipe = Recipe.model_validate(tiny_recipe(tmp_path))
+    model = build_training(recipe, DistContext()).model
+    assert set(compile_targets(model)) == {"backbone", "experts", "router"}
+    synchronise_batchnorm(model, torch.device("cpu"))  # what several processes get
+    assert set(compile_targets(model)) == {"router"}
+    vit = {"name": "timm:vit_tiny_patch16_224", "img_size": 16, "patch_size": 8, "depth": 1}
+    model = build_training(Recipe.model_validate(tiny_recipe(tmp_path, backbone=vit)),
+                           DistContext()).model
+    synchronise_batchnorm(model, torch.device("cpu"))
+    assert set(compile_targets(model)) == {"backbone", "router"}  # LayerNorm only
