@@ -69,6 +69,10 @@ class Photometric(nn.Module):
         std: Per-channel normalisation standard deviation.
         chunk_size: Rows per chunk; ``None`` means about 16 MB of float32 pixels
             per chunk on CPU and the whole batch elsewhere.
+        masked: Select the rows an op changes with masks (every op runs on every row,
+            ``torch.where`` keeps the result where it applies) rather than with indices,
+            whose count the host must read, which makes it wait for the device. ``None``:
+            masks on accelerators, indices on CPU (where nothing waits).
     """
 
     mean: Tensor
@@ -80,6 +84,7 @@ class Photometric(nn.Module):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         chunk_size: int | None = None,
+        masked: bool | None = None,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -88,6 +93,7 @@ class Photometric(nn.Module):
             raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
         self.kernel_size = kernel_size
         self.chunk_size = chunk_size
+        self.masked = masked
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
@@ -118,10 +124,13 @@ class Photometric(nn.Module):
             rows = slice(start, start + step)
             x = self._load(out[rows], flat[rows])
             self.jitter(x, p[rows, JITTER], order[rows])
-            _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs))
+            masked = self._masked(x)
+            _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs),
+                        masked)
             sigma = p[rows, BLUR_SIGMA]
             _apply_rows(
-                x, sigma > 0, lambda xs, i, s=sigma: gaussian_blur(xs, s[i], self.kernel_size)
+                x, sigma > 0, lambda xs, i, s=sigma: gaussian_blur(xs, s[i], self.kernel_size),
+                masked,
             )
             x.sub_(self.mean).div_(self.std)
         return out.reshape(*lead, *shape)
@@ -135,16 +144,20 @@ class Photometric(nn.Module):
         runs on the rows whose op at that position is a hue shift.
         """
         neutral = factors.new_tensor(NEUTRAL_JITTER)
+        masked = self._masked(x)
         for position in range(order.shape[-1]):
             op = order[:, position]
             f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
             changes = f != neutral[op]
             is_blend = changes & (op != _HUE)
-            if bool(is_blend.any()):
-                _blend_step(x, op, torch.where(is_blend, f, torch.ones_like(f)))
+            if masked or bool(is_blend.any()):  # a blend with factor 1 changes nothing
+                _blend_step(x, op, torch.where(is_blend, f, torch.ones_like(f)), masked)
             hue = changes & (op == _HUE)
-            _apply_rows(x, hue, lambda xs, i, f=f: adjust_hue(xs, f[i]))
+            _apply_rows(x, hue, lambda xs, i, f=f: adjust_hue(xs, f[i]), masked)
         return x
+
+    def _masked(self, x: Tensor) -> bool:
+        return x.device.type != "cpu" if self.masked is None else self.masked
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (or [0, 1] float) images ``[..., 3, H, W]`` to normalised float32."""
@@ -185,9 +198,12 @@ class Photometric(nn.Module):
         )
 
 
-def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:
-    """Brightness, contrast or saturation per row (op 0, 1, 2) as one in-place blend."""
-    if bool((op[f != 1] == _BRIGHTNESS).all()):
+def _blend_step(x: Tensor, op: Tensor, f: Tensor, masked: bool = False) -> None:
+    """Brightness, contrast or saturation per row (op 0, 1, 2) as one in-place blend.
+
+    Unless ``masked``, a blend of brightness alone skips the luma (the host checks).
+    """
+    if not masked and bool((op[f != 1] == _BRIGHTNESS).all()):
         blend_(x, None, f)
         return
     luma = grayscale(x)
@@ -197,8 +213,17 @@ def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:
     blend_(x, other, f)
 
 
-def _apply_rows(x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor]) -> None:
-    """Replace, in place, the rows of ``x`` selected by the mask ``rows`` by ``fn(x[sel], sel)``."""
+def _apply_rows(
+    x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor], masked: bool = False
+) -> None:
+    """Replace, in place, the rows of ``x`` selected by the mask ``rows`` by ``fn(x[sel], sel)``.
+
+    ``masked``: ``fn`` runs on every row and ``torch.where`` keeps its result on the
+    selected ones (no index count for the host to read).
+    """
+    if masked:
+        x.copy_(torch.where(rows.view(-1, 1, 1, 1), fn(x, slice(None)), x))
+        return
     idx = rows.nonzero().squeeze(-1)
     if idx.numel() == x.shape[0]:
         x.copy_(fn(x, slice(None)))
