@@ -116,8 +116,8 @@ class Photometric(nn.Module):
         lead, shape = images.shape[:-3], images.shape[-3:]
         flat = images.reshape(-1, *shape)
         device = self.mean.device
-        p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32)
-        order = jitter_order.reshape(-1, 4).to(device)
+        p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32, non_blocking=True)
+        order = jitter_order.reshape(-1, 4).to(device, non_blocking=True)
         out = torch.empty(flat.shape, dtype=torch.float32, device=device)
         step = self._chunk_rows(flat)
         for start in range(0, flat.shape[0], step):
