@@ -59,6 +59,14 @@ class DistContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def gather_object(self, obj: object) -> list[object] | None:
+        """Every rank's ``obj`` in rank order on rank 0 (``None`` elsewhere); all ranks call it."""
+        if not self.distributed:
+            return [obj]
+        box: list[object] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, box, dst=0)
+        return box
+
     def _reduce_device(self) -> torch.device:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
