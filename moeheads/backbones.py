@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -106,6 +106,7 @@ class TorchvisionOptions(_ModelOptions):
     zero_init_residual: bool = True
     small_images: bool = False
     weights: str | None = None
+    conv_init: Literal["torchvision", "pytorch"] = "torchvision"
 
 
 class TimmOptions(_ModelOptions):
@@ -129,6 +130,7 @@ def torchvision_backbone(
     zero_init_residual: bool = True,
     small_images: bool = False,
     weights: str | None = None,
+    conv_init: Literal["torchvision", "pytorch"] = "torchvision",
     **model_kwargs: Any,
 ) -> Backbone:
     """Any torchvision classification model (``torchvision:<model>``), classifier removed.
@@ -138,6 +140,11 @@ def torchvision_backbone(
         zero_init_residual: ResNets: zero-init the last BN of each residual block.
         small_images: ResNets: a 3x3 stride-1 stem without max-pool (CIFAR-style).
         weights: Pretrained weight name for ``torchvision.models.get_model`` (needs a download).
+        conv_init: ``torchvision``: the constructor's initialisation (ResNets: kaiming-normal,
+            fan-out); ``pytorch``: every convolution reset to PyTorch's default
+            (kaiming-uniform with ``a = sqrt(5)``, about 2.5x smaller std), as STAR's
+            authors do after building the ResNet. BatchNorm (``zero_init_residual``
+            included) is left as built. Ignored with pretrained ``weights``.
         **model_kwargs: Keyword arguments of the model (``image_size=96`` for ``vit_b_16``).
     """
     import torchvision
@@ -167,6 +174,10 @@ def torchvision_backbone(
     else:
         net = _remove_classifier(net)
         feature_dim = infer_feature_dim(net, image_size=int(model_kwargs.get("image_size", 224)))
+    if conv_init == "pytorch" and weights is None:
+        for layer in net.modules():
+            if isinstance(layer, nn.Conv2d):
+                layer.reset_parameters()
     return Backbone(net, feature_dim, name=f"torchvision:{model}")
 
 

@@ -125,15 +125,16 @@ def test_float_input_is_not_modified() -> None:
     torch.testing.assert_close(images, copy, atol=0, rtol=0)
 
 
-def test_masked_rows_equal_indexed_rows_without_host_reads() -> None:
+@pytest.mark.parametrize("jitter", ["torchvision", "kornia"])
+def test_masked_rows_equal_indexed_rows_without_host_reads(jitter: str) -> None:
     from tests.host_reads import count_host_reads
 
-    sampler = ViewSampler(size=24, jitter_p=0.8, blur_p=0.5, grayscale_p=0.3)
+    sampler = ViewSampler(size=24, jitter_p=0.8, blur_p=0.5, grayscale_p=0.3, jitter=jitter)
     params, order = sampler.sample(32, 24, 24, torch.Generator().manual_seed(2))
     images = torch.randint(0, 256, (32, 3, 24, 24), dtype=torch.uint8)
     indexed = Photometric.from_options(sampler.options)
-    masked = Photometric(sampler.options.kernel_size, sampler.options.mean,
-                         sampler.options.std, masked=True)
+    masked = Photometric.from_options(sampler.options)
+    masked.masked = True
     expected = indexed(images, params, order)
     with count_host_reads() as reads:
         out = masked(images, params, order)
