@@ -107,3 +107,21 @@ def test_parts_holding_synchronised_batchnorm_are_not_compiled(tmp_path: Path) -
                            DistContext()).model
     synchronise_batchnorm(model, torch.device("cpu"))
     assert set(compile_targets(model)) == {"backbone", "router"}  # LayerNorm only
+
+
+def test_each_rank_restores_its_own_generators() -> None:
+    from moeheads.rundir.rng import capture_rng_state
+    from moeheads.train.engine import _restore_rank_rng
+
+    states = []
+    for seed in (10, 11):
+        torch.manual_seed(seed)
+        states.append(capture_rng_state())
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    _restore_rank_rng(states, DistContext(rank=1, world_size=2), seed=3, step=5)
+    torch.testing.assert_close(torch.rand(3), expected)
+    # saved by another number of processes: a seed of this rank's own, not rank 0's state
+    _restore_rank_rng(states, DistContext(rank=1, world_size=4), seed=3, step=5)
+    assert torch.initial_seed() == rank_seed(8, 1)
