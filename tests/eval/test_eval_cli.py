@@ -194,3 +194,18 @@ def test_compare_prints_both_runs(run_dir: Path, tmp_path: Path, capsys, monkeyp
     assert code == 0, err
     assert run_dir.name in out and "baseline" in out
     assert "final loss" in out and "knn: top1" in out and "cca: mean" in out
+
+
+def test_report_and_compare_tolerate_a_torn_metrics_line(run_dir: Path, tmp_path: Path,
+                                                         capsys, monkeypatch) -> None:
+    """A crash during an append leaves half a line: readers skip it and say so."""
+    torn = tmp_path / "torn"
+    shutil.copytree(run_dir, torn, ignore=shutil.ignore_patterns("cache"))
+    with (torn / "metrics.jsonl").open("a") as handle:
+        handle.write('{"kind": "step", "epoch": 3, "st')
+    code, _, err = cli(capsys, monkeypatch, "report", str(torn))
+    assert code == 0, err
+    assert "unreadable line" in err and "Traceback" not in err
+    code, out, err = cli(capsys, monkeypatch, "compare", str(run_dir), str(torn))
+    assert code == 0, err
+    assert "torn" in out and "unreadable line" in err
