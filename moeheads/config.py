@@ -261,7 +261,9 @@ class TrainerConfig(BaseModel):
         backbone_passes: ``separate`` (one backbone pass per view group, as in STAR, so
             BatchNorm sees each group's own statistics) or ``joint`` (one pass over all).
         steps_per_epoch: Cap the optimiser steps of an epoch (``None``: the whole dataset).
-        log_every: Write a step line to the metrics every this many steps.
+        log_every: Write a step line to the metrics (and the progress display) every this
+            many steps: the only steps at which the host reads values back from the device
+            (the loss parts, averaged over processes, and whether the loss stayed finite).
         deterministic: Ask PyTorch for deterministic algorithms (and set
             ``CUBLAS_WORKSPACE_CONFIG`` before CUDA starts); ``cudnn.benchmark`` is
             enabled only when this is off.

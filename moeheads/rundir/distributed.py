@@ -51,6 +51,14 @@ class DistContext:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum of ``tensor`` over processes (a new tensor on ``tensor``'s device)."""
+        if not self.distributed:
+            return tensor.clone()
+        reduced = tensor.to(self._reduce_device(), copy=True)
+        dist.all_reduce(reduced)
+        return reduced.to(tensor.device)
+
     def broadcast_object(self, obj: object) -> object:
         """Rank 0's ``obj`` on every rank."""
         if not self.distributed:

@@ -32,7 +32,7 @@ class GateBuffer:
 
     def add(self, gates: dict[str, Tensor]) -> None:
         """Keep a batch's gates ``task -> [..., N]`` (detached, on their device: no host read
-        until :meth:`stats`)."""
+        until :meth:`stats` or :meth:`state_dict`)."""
         for task, g in gates.items():
             rows = g.detach().reshape(-1, g.shape[-1]).float()
             chunks = self._chunks.setdefault(task, deque())
@@ -55,7 +55,7 @@ class GateBuffer:
 
     def state_dict(self) -> dict[str, list[Tensor]]:
         """The kept gates, batch by batch, per task (to resume an epoch's statistics)."""
-        return {task: list(chunks) for task, chunks in self._chunks.items()}
+        return {task: [chunk.cpu() for chunk in chunks] for task, chunks in self._chunks.items()}
 
     def load_state_dict(self, state: dict[str, list[Tensor]]) -> None:
         """Keep the gates of :meth:`state_dict` (replacing any kept now)."""

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from moeheads.config import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.rundir.distributed import shutdown_distributed
+from moeheads.rundir.metrics import read_metrics
 from moeheads.train.engine import Trainer
 from tests.train.recipes import tiny_recipe
 
@@ -84,3 +85,26 @@ def test_ranks_draw_different_random_numbers(runs: Path) -> None:
     seeds = [json.loads((runs / f"rank{rank}.json").read_text()) for rank in range(2)]
     for case in CASES:
         assert seeds[0][case] != seeds[1][case]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_logged_losses_are_the_mean_over_ranks(runs: Path, case: str) -> None:
+    def steps(run: Path) -> list[dict]:
+        return [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] in ("step", "epoch")]
+
+    one, two = steps(runs / "single" / case / "tiny"), steps(runs / "ddp" / case / "tiny")
+    assert len(one) == len(two) > 0
+    for a, b in zip(one, two, strict=True):
+        assert a["kind"] == b["kind"] and a["step"] == b["step"]
+        for name in ("loss", "inv", "eq"):
+            assert b[name] == pytest.approx(a[name], rel=1e-4, abs=1e-5), (a["step"], name)
+
+
+def test_checkpoints_hold_every_ranks_generators(runs: Path) -> None:
+    info = latest_valid_checkpoint(runs / "ddp" / "star" / "tiny")
+    assert info is not None
+    state = torch.load(info.state_path, weights_only=True)
+    ranks = state["extra"]["rng_ranks"]
+    assert len(ranks) == 2
+    assert torch.equal(ranks[0]["torch"], state["rng"]["torch"])
+    assert not torch.equal(ranks[0]["torch"], ranks[1]["torch"])

@@ -8,6 +8,7 @@ import torch
 from rich.console import Console
 
 from moeheads.config import Recipe
+from moeheads.errors import CheckpointError, ConfigError
 from moeheads.rundir.checkpoint import scan_checkpoints
 from moeheads.rundir.distributed import DistContext
 from moeheads.train import builder, engine
@@ -17,7 +18,7 @@ from moeheads.train.builder import (
     resolve_precision,
     synchronise_batchnorm,
 )
-from moeheads.train.engine import Trainer, configure_determinism, rank_seed
+from moeheads.train.engine import StartPlan, Trainer, configure_determinism, rank_seed
 from tests.train.recipes import tiny_recipe
 
 
@@ -69,15 +70,16 @@ def test_rank_seeds_differ_and_rank_zero_keeps_the_recipe_seed() -> None:
 class _Rank1(DistContext):
     """Rank 1 of two, whose broadcast delivers what rank 0 chose."""
 
-    def __init__(self, chosen: object) -> None:
+    def __init__(self, chosen: object, others_failed: bool = False) -> None:
         super().__init__(rank=1, world_size=2)
         self.chosen = chosen
+        self.others_failed = others_failed
 
     def broadcast_object(self, obj: object) -> object:
         return self.chosen
 
     def mean(self, value: float) -> float:
-        return value
+        return max(value, float(self.others_failed))
 
     def barrier(self) -> None:
         pass
@@ -90,10 +92,17 @@ def test_other_ranks_resume_from_the_checkpoint_rank_zero_chose(tmp_path: Path) 
     newer, older = scan_checkpoints(recipe.run_dir)[0][:2]
     assert older.step < newer.step
     parts = build_training(recipe, DistContext())
-    parts.ctx = _Rank1(("ok", str(older.path)))  # rank 0 saw only the older one
-    assert Trainer(recipe, resume="auto")._resume(parts)[2] == older.step
-    parts.ctx = _Rank1(("ok", None))  # rank 0 found nothing: start fresh
-    assert Trainer(recipe, resume="auto")._resume(parts) == (0, 0, 0)
+    trainer = Trainer(recipe, resume="auto")
+    plan = trainer._shared_plan(_Rank1(StartPlan(older.path)))  # rank 0 saw the older one
+    parts.ctx = _Rank1(None)
+    assert trainer._resume(parts, plan)[2] == older.step
+    # rank 0's error reaches every rank instead of leaving them waiting
+    with pytest.raises(ConfigError, match="rank 0 says no"):
+        trainer._shared_plan(_Rank1(ConfigError("rank 0 says no")))
+    # a rank that loaded the checkpoint learns that another could not
+    parts.ctx = _Rank1(None, others_failed=True)
+    with pytest.raises(CheckpointError, match="another process could not load"):
+        trainer._resume(parts, plan)
 
 
 def test_parts_holding_synchronised_batchnorm_are_not_compiled(tmp_path: Path) -> None:

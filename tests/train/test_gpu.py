@@ -94,3 +94,39 @@ def test_photometric_on_cuda_selects_rows_without_syncs() -> None:
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.testing.assert_close(out.cpu(), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("byol", [False, True])
+def test_training_steps_never_synchronise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, byol: bool
+) -> None:
+    from moeheads.rundir.distributed import DistContext
+    from moeheads.train.builder import build_training, wrap_network
+    from moeheads.train.loop import TrainLoop
+
+    recipe = Recipe.model_validate(tiny_recipe(
+        tmp_path, trainer__device="cuda", trainer__precision="bf16", trainer__epochs=1,
+        trainer__log_every=1000, trainer__accumulate=2, trainer__grad_clip=1.0,
+        trainer__channels_last=True, heads__router={"name": "topk", "k": 2},
+        monitor__knn_every=0, monitor__cca_every=0,
+        **({"tasks__inv": {"name": "byol", "hidden_dim": 16}} if byol else {}),
+    ))
+    recipe.run_dir.mkdir(parents=True)
+    ctx = DistContext(device=torch.device("cuda", torch.cuda.current_device()))
+    parts = build_training(recipe, ctx)
+    wrap_network(parts, compile=False)
+    loop = TrainLoop(recipe, recipe.run_dir, Console(quiet=True), parts)
+    step = TrainLoop._train_step
+    calls = []
+
+    def strict(self: TrainLoop, batch: object, last: bool) -> object:
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return step(self, batch, last)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+            calls.append(last)
+
+    monkeypatch.setattr(TrainLoop, "_train_step", strict)
+    metrics = loop.train(0, 0, 0)
+    assert len(calls) >= 4 and metrics["loss"] > 0
