@@ -20,7 +20,8 @@ from tests.train.recipes import tiny_recipe
 OPTIONS = {"trainer__epochs": 2, "monitor__knn_every": 0, "monitor__cca_every": 0,
            "trainer__deterministic": True}
 CASES = {
-    "star": {},
+    "star": {"views__pipeline": "workers"},
+    "star_device_views": {"views__pipeline": "device"},
     # BYOL's momentum target and timm's BatchNormAct2d layers (BatchNorm + activation)
     "byol_timm": {"backbone": {"name": "timm:test_efficientnet"},
                   "tasks__inv": {"name": "byol", "hidden_dim": 16}, "trainer__epochs": 1},
