@@ -148,6 +148,7 @@ def training_rate(
         model.encoder.heads.router.compile()
     optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
     dtype = torch.bfloat16 if trainer.precision == "bf16" else None
+    nonfinite = torch.zeros((), device=device)  # read once at the end, as the engine does
 
     def step(batch: Views) -> int:
         prepared: PreparedViews = photometric.prepare(batch, device)
@@ -158,12 +159,11 @@ def training_rate(
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = model(prepared)
         loss = out.loss.loss
-        if not bool(torch.isfinite(loss.detach())):
-            raise FloatingPointError(f"the loss became {float(loss)}")
+        nonfinite.add_((~torch.isfinite(loss.detach())).float())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        out.loss.scalars()
+        out.loss.detached()  # the engine keeps the step's values on the device
         return prepared.views.shape[1]
 
     for batch in itertools.islice(source, warmup):
@@ -172,7 +172,10 @@ def training_rate(
     tic = time.perf_counter()
     images = sum(step(batch) for batch in itertools.islice(source, steps))
     sync(device)
-    return images / (time.perf_counter() - tic)
+    rate = images / (time.perf_counter() - tic)
+    if nonfinite.item():
+        raise FloatingPointError("the loss became non-finite")
+    return rate
 
 
 def projected_hours(rate: float, batch: int) -> float:

@@ -5,9 +5,9 @@ built by :func:`create_backbone` from:
 
 - ``"torchvision:<name>"``: any torchvision classification model with its classifier
   removed (ResNet options: ``zero_init_residual``, ``small_images`` for a 3x3 stem
-  without max-pool);
-- ``"timm:<name>"``: ``timm.create_model(name, num_classes=0)`` (``pip install
-  'moeheads[timm]'``);
+  without max-pool; any other option goes to the model, e.g. ``image_size`` of a ViT);
+- ``"timm:<name>"``: ``timm.create_model(name, num_classes=0, **options)`` (``pip install
+  'moeheads[timm]'``), e.g. ``img_size``, ``patch_size``, ``drop_path_rate``;
 - ``"small_cnn"``: a small CNN for CPU-scale recipes;
 - an ``nn.Module`` passed directly, with its feature dimension (found by a dry run
   when not given).
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError
@@ -90,13 +92,46 @@ def _remove_classifier(model: nn.Module) -> nn.Module:
     raise ConfigError(f"cannot find the classifier of {type(model).__name__} to remove")
 
 
-@BACKBONES.register("torchvision")
+class _ModelOptions(BaseModel):
+    """Options of a model family: the named ones, plus any keyword of the model itself."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+
+
+class TorchvisionOptions(_ModelOptions):
+    """Options of ``torchvision:<model>``; other keys go to the model (``image_size``...)."""
+
+    zero_init_residual: bool = True
+    small_images: bool = False
+    weights: str | None = None
+    conv_init: Literal["torchvision", "pytorch"] = "torchvision"
+
+
+class TimmOptions(_ModelOptions):
+    """Options of ``timm:<model>``; other keys go to ``timm.create_model`` (``img_size``...)."""
+
+    pretrained: bool = False
+
+
+def _build_model(family: str, build: Callable[..., nn.Module], model: str,
+                 kwargs: dict[str, Any]) -> nn.Module:
+    """``build(**kwargs)``, with a keyword the model does not take as a :class:`ConfigError`."""
+    try:
+        return build(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{family}:{model}: {error} (check the backbone's options)") from None
+
+
+@BACKBONES.register("torchvision", options=TorchvisionOptions)
 def torchvision_backbone(
     model: str,
     zero_init_residual: bool = True,
     small_images: bool = False,
     weights: str | None = None,
     conv_init: Literal["torchvision", "pytorch"] = "torchvision",
+    **model_kwargs: Any,
 ) -> Backbone:
     """Any torchvision classification model (``torchvision:<model>``), classifier removed.
 
@@ -110,6 +145,7 @@ def torchvision_backbone(
             (kaiming-uniform with ``a = sqrt(5)``, about 2.5x smaller std), as STAR's
             authors do after building the ResNet. BatchNorm (``zero_init_residual``
             included) is left as built. Ignored with pretrained ``weights``.
+        **model_kwargs: Keyword arguments of the model (``image_size=96`` for ``vit_b_16``).
     """
     import torchvision
 
@@ -121,12 +157,13 @@ def torchvision_backbone(
             f"unknown torchvision model {model!r}; {hint}(see torchvision.models.list_models())"
         )
     is_resnet = model.startswith(("resnet", "resnext", "wide_resnet"))
-    kwargs: dict[str, Any] = {"weights": weights}
+    kwargs: dict[str, Any] = {"weights": weights, **model_kwargs}
     if is_resnet:
         kwargs["zero_init_residual"] = zero_init_residual
     elif small_images:
         raise ConfigError("small_images applies only to torchvision ResNets")
-    net = torchvision.models.get_model(model, **kwargs)
+    net = _build_model("torchvision", torchvision.models.get_model, model,
+                       {"name": model, **kwargs})
     if small_images:
         net.conv1 = nn.Conv2d(3, net.conv1.out_channels, 3, stride=1, padding=1, bias=False)
         nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -136,7 +173,7 @@ def torchvision_backbone(
         net.fc = nn.Identity()
     else:
         net = _remove_classifier(net)
-        feature_dim = infer_feature_dim(net, image_size=224)
+        feature_dim = infer_feature_dim(net, image_size=int(model_kwargs.get("image_size", 224)))
     if conv_init == "pytorch" and weights is None:
         for layer in net.modules():
             if isinstance(layer, nn.Conv2d):
@@ -144,25 +181,56 @@ def torchvision_backbone(
     return Backbone(net, feature_dim, name=f"torchvision:{model}")
 
 
-@BACKBONES.register("timm")
-def timm_backbone(model: str, pretrained: bool = False) -> Backbone:
-    """Any timm model (``timm:<model>``) built with ``num_classes=0`` (needs the timm extra).
-
-    Args:
-        model: timm model name, e.g. ``"resnet50"``.
-        pretrained: Load timm's pretrained weights (needs a download).
-    """
+def _import_timm() -> Any:
     try:
-        timm = importlib.import_module("timm")
+        return importlib.import_module("timm")
     except ModuleNotFoundError:
         raise ConfigError(
             "timm backbones need the timm extra: pip install 'moeheads[timm]'"
         ) from None
+
+
+@BACKBONES.register("timm", options=TimmOptions)
+def timm_backbone(model: str, pretrained: bool = False, **model_kwargs: Any) -> Backbone:
+    """Any timm model (``timm:<model>``) built with ``num_classes=0`` (needs the timm extra).
+
+    Args:
+        model: timm model name, e.g. ``"resnet50"``, ``"vit_tiny_patch16_224"``.
+        pretrained: Load timm's pretrained weights (needs a download).
+        **model_kwargs: Keyword arguments of ``timm.create_model`` (``img_size=96``,
+            ``patch_size=8``, ``drop_path_rate=0.1``...).
+    """
+    timm = _import_timm()
     try:
-        net = timm.create_model(model, pretrained=pretrained, num_classes=0)
+        net = _build_model("timm", timm.create_model, model, {
+            "model_name": model, "pretrained": pretrained, "num_classes": 0, **model_kwargs})
     except RuntimeError as error:
         raise ConfigError(f"timm: {error}") from None
     return Backbone(net, int(net.num_features), name=f"timm:{model}")
+
+
+def check_backbone_options(family: str, options: dict[str, Any]) -> None:
+    """Check the model keyword arguments of a ``timm:``/``torchvision:`` backbone by building
+    the model on the meta device (no memory, no download); other families: nothing to do.
+
+    Raises:
+        ConfigError: The model does not take one of the keywords (or rejects its value).
+    """
+    named = {"timm": TimmOptions, "torchvision": TorchvisionOptions}.get(family)
+    if named is None or not set(options) - set(named.model_fields):
+        return
+    options = {**options, "pretrained": False} if family == "timm" else options
+    options = {**options, "weights": None} if family == "torchvision" else options
+    builder = BACKBONES.get(family).builder
+    try:
+        with torch.device("meta"):
+            builder(**options)
+    except ConfigError:
+        raise
+    except NotImplementedError:  # an operation without a meta kernel: build it for real
+        builder(**options)
+    except (ValueError, AssertionError, RuntimeError) as error:
+        raise ConfigError(f"{family}:{options.get('model')}: {error}") from None
 
 
 @BACKBONES.register("small_cnn")

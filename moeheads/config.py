@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from moeheads.backbones import check_backbone_options
 from moeheads.errors import ConfigError
 from moeheads.heads import MoEHeads
 from moeheads.registry import options_from_signature, registry_for
@@ -134,13 +135,19 @@ class ViewsConfig(ViewOptions):
 
 class BackboneConfig(Component):
     """``name`` is ``torchvision:<model>``, ``timm:<model>``, ``small_cnn``, ...; other keys
-    are the family's options."""
+    are the family's options. ``timm:`` and ``torchvision:`` pass any other key to the
+    model (``{name: "timm:vit_tiny_patch16_224", img_size: 96, patch_size: 8}``), checked
+    by building the model on the meta device."""
 
     @model_validator(mode="after")
     def _known_backbone(self) -> BackboneConfig:
         family, _, model = self.name.partition(":")
         options = {**self.options, **({"model": model} if model else {})}
         _validate_component("backbones", Component(name=family, **options))
+        try:
+            check_backbone_options(family, options)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
         return self
 
 
@@ -247,19 +254,27 @@ class TrainerConfig(BaseModel):
         epochs: Number of epochs.
         batch_size: Global batch size (split evenly over processes).
         precision: ``fp32``, ``bf16``, ``fp16`` (CUDA, with a grad scaler) or ``auto``
-            (bf16 on CUDA devices that support it, else fp32).
+            (on CUDA: bf16 where the GPU computes it natively, else fp16 with a grad
+            scaler; fp32 elsewhere).
         channels_last: Use the channels-last memory format for images and backbone.
         compile: Compile the model with ``torch.compile``.
         grad_clip: Clip the global gradient norm to this value (``None``: off).
         accumulate: Gradient-accumulation steps per optimiser step.
         checkpoint_every: Save a checkpoint every this many epochs (and at the end).
         keep_last: Keep this many checkpoints.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (one process only: under torchrun
+            each process takes the GPU of its ``LOCAL_RANK``).
         backbone_passes: ``separate`` (one backbone pass per view group, as in STAR, so
             BatchNorm sees each group's own statistics) or ``joint`` (one pass over all).
         steps_per_epoch: Cap the optimiser steps of an epoch (``None``: the whole dataset).
-        log_every: Write a step line to the metrics every this many steps.
-        deterministic: Ask PyTorch for deterministic algorithms.
+        log_every: Write a step line to the metrics (and the progress display) every this
+            many steps: the only steps at which the host reads values back from the device
+            (the loss parts, averaged over processes, and whether the loss stayed finite).
+        deterministic: Ask PyTorch for deterministic algorithms (and set
+            ``CUBLAS_WORKSPACE_CONFIG`` before CUDA starts); ``cudnn.benchmark`` is
+            enabled only when this is off.
+        timeout_minutes: How long processes wait for each other at a collective (rank 0
+            alone runs the monitor and writes checkpoints meanwhile).
     """
 
     model_config = _STRICT
@@ -278,6 +293,7 @@ class TrainerConfig(BaseModel):
     steps_per_epoch: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
     deterministic: bool = False
+    timeout_minutes: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _accumulate_divides_batch(self) -> TrainerConfig:
@@ -401,6 +417,7 @@ class Recipe(BaseModel):
         """SHA-256 of the fields that change training (not monitoring, evaluation or paths)."""
         data = self.model_dump(mode="json", exclude={"output_dir", "monitor", "evaluation"})
         data["trainer"].pop("log_every", None)
+        data["trainer"].pop("timeout_minutes", None)
         data["data"].pop("num_workers", None)
         data["views"].pop("pipeline", None)
         blob = json.dumps(data, sort_keys=True).encode()

@@ -1,12 +1,15 @@
 import math
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from moeheads.backbones import BACKBONES, Backbone, create_backbone
 from moeheads.errors import ConfigError
+from tests.train.recipes import tiny_recipe
 
 
 @pytest.mark.parametrize(
@@ -70,6 +73,31 @@ def test_timm_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "timm", None)  # makes `import timm` fail
     with pytest.raises(ConfigError, match=r"moeheads\[timm\]"):
         BACKBONES.create("timm", model="resnet18")
+
+
+def test_model_keywords_reach_timm_and_torchvision_models() -> None:
+    vit = create_backbone("timm:vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2,
+                          drop_path_rate=0.1)
+    assert vit.module.patch_embed.img_size == (32, 32) and len(vit.module.blocks) == 2
+    assert vit.module.blocks[1].drop_path1.drop_prob == pytest.approx(0.1)
+    assert vit(torch.randn(2, 3, 32, 32)).shape == (2, 192)
+    tv = create_backbone("torchvision:vit_b_16", image_size=32)
+    assert tv.feature_dim == 768 and tv.module.image_size == 32
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'img_size'"):
+        create_backbone("timm:resnet18", img_size=32)
+
+
+def test_recipe_backbone_keywords_are_checked_by_building_the_model(tmp_path: Path) -> None:
+    from moeheads.recipe_io import load_recipe
+
+    good = {"name": "timm:vit_tiny_patch16_224", "img_size": 96, "patch_size": 8,
+            "drop_path_rate": 0.1}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(tmp_path, backbone=good)))
+    assert load_recipe(path).backbone.options["img_size"] == 96
+    path.write_text(yaml.safe_dump(tiny_recipe(tmp_path, backbone={**good, "img_sise": 96})))
+    with pytest.raises(ConfigError, match=r"backbone.*img_sise"):
+        load_recipe(path)
 
 
 @pytest.mark.parametrize("conv_init", ["torchvision", "pytorch"])

@@ -13,7 +13,7 @@ RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
 def test_all_recipes_are_shipped() -> None:
     names = {path.stem for path in RECIPES}
     assert {"quickstart", "star_stl10", "star_imagenet100", "equimod_stl10", "simclr_stl10",
-            "star_ss_stl10", "star_vicreg_stl10", "star_fashion_mnist"} <= names
+            "star_ss_stl10", "star_vicreg_stl10", "star_fashion_mnist", "vit_stl10"} <= names
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)

@@ -43,9 +43,13 @@ class LossOutput:
     parts: dict[str, Tensor] = field(default_factory=dict)
 
     def scalars(self) -> dict[str, float]:
-        """``{"loss": ..., **parts}`` as Python floats, for logging."""
+        """``{"loss": ..., **parts}`` as Python floats, for logging (reads the device)."""
+        return {name: float(value) for name, value in self.detached().items()}
+
+    def detached(self) -> dict[str, Tensor]:
+        """``{"loss": ..., **parts}`` as detached scalar tensors on their device (no host read)."""
         values = {"loss": self.loss, **self.parts}
-        return {name: float(value.detach()) for name, value in values.items()}
+        return {name: value.detach() for name, value in values.items()}
 
 
 def mean_outputs(outputs: Sequence[LossOutput]) -> LossOutput:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -50,6 +51,14 @@ class DistContext:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum of ``tensor`` over processes (a new tensor on ``tensor``'s device)."""
+        if not self.distributed:
+            return tensor.clone()
+        reduced = tensor.to(self._reduce_device(), copy=True)
+        dist.all_reduce(reduced)
+        return reduced.to(tensor.device)
+
     def broadcast_object(self, obj: object) -> object:
         """Rank 0's ``obj`` on every rank."""
         if not self.distributed:
@@ -58,16 +67,37 @@ class DistContext:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def gather_object(self, obj: object) -> list[object] | None:
+        """Every rank's ``obj`` in rank order on rank 0 (``None`` elsewhere); all ranks call it."""
+        if not self.distributed:
+            return [obj]
+        box: list[object] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, box, dst=0)
+        return box
+
     def _reduce_device(self) -> torch.device:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when available, else ``cpu``; otherwise ``spec``."""
+def resolve_device(spec: str, local_rank: int = 0, world_size: int = 1) -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when available, else ``cpu``; otherwise ``spec``.
+
+    ``cuda`` without an index is ``cuda:<local_rank>``.
+
+    Raises:
+        ConfigError: CUDA is asked for but missing, or an explicit ``cuda:N`` is given to
+            several processes (each would train on the same GPU).
+    """
     if spec == "auto":
         return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)
     if device.type == "cuda":
+        if device.index is not None and world_size > 1:
+            raise ConfigError(
+                f"trainer.device is {spec!r}, but {world_size} processes train together and "
+                "each would use that one GPU; use 'cuda' or 'auto' (each process takes the "
+                "GPU of its LOCAL_RANK) and choose GPUs with CUDA_VISIBLE_DEVICES"
+            )
         if not torch.cuda.is_available():
             raise ConfigError(f"trainer.device is {spec!r} but CUDA is not available")
         if device.index is None:
@@ -75,20 +105,34 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init_distributed(device_spec: str = "auto") -> DistContext:
+DEFAULT_TIMEOUT_MINUTES = 60.0
+"""How long a collective waits for every process (``trainer.timeout_minutes``)."""
+
+
+def init_distributed(
+    device_spec: str = "auto", timeout_minutes: float = DEFAULT_TIMEOUT_MINUTES
+) -> DistContext:
     """Join the process group that ``torchrun`` describes, or run alone.
 
     Reads ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; uses NCCL on CUDA and gloo on CPU.
+
+    Args:
+        device_spec: ``auto``, ``cpu``, ``cuda`` (or ``cuda:N`` in a single process).
+        timeout_minutes: How long a collective waits for the slowest process before the run
+            fails. Rank 0 alone runs the kNN/CCA monitor and writes (and hashes)
+            checkpoints while the others wait at a barrier, so this must cover that work;
+            torch's default for NCCL is 10 minutes.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_spec, local_rank)
+    device = resolve_device(device_spec, local_rank, world_size)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://")
+        dist.init_process_group(backend=backend, init_method="env://",
+                                timeout=timedelta(minutes=timeout_minutes))
     return DistContext(rank, world_size, local_rank, device)
 
 

@@ -21,7 +21,7 @@ from moeheads.rundir.distributed import DistContext
 from moeheads.rundir.model import PretrainModel
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm
+from moeheads.train.sync_batchnorm import convert_sync_batchnorm, holds_synced_batchnorm
 from moeheads.views import (
     DeviceViews,
     Photometric,
@@ -80,12 +80,27 @@ class TrainingParts:
     total_steps: int
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` computes bf16 natively (compute capability 8.0 or later).
+
+    ``torch.cuda.is_bf16_supported()`` also counts GPUs that only emulate bf16 (slowly).
+    """
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch without the argument
+        return torch.cuda.get_device_capability(device)[0] >= 8
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype (``None`` for fp32)."""
+    """The autocast dtype (``None`` for fp32).
+
+    ``auto``: on CUDA, bf16 where the GPU computes it natively, else fp16 (trained with a
+    gradient scaler); fp32 on other devices.
+    """
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if native_bf16(device) else torch.float16
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("trainer.precision fp16 needs a CUDA device; use bf16 or fp32")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
@@ -137,12 +152,13 @@ def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
     trainer = recipe.trainer
     dataset = build_dataset(recipe.data.dataset)
     model = build_model(recipe, image_size_of(dataset)).to(ctx.device)
+    encoders = [model.encoder] + ([model.target.target] if model.target is not None else [])
     if trainer.channels_last:
-        model.encoder.backbone.to(memory_format=torch.channels_last)
+        for encoder in encoders:  # the momentum target sees the same images as the encoder
+            encoder.backbone.to(memory_format=torch.channels_last)
     data = build_data(recipe, dataset, model, ctx)
     if ctx.distributed:
-        model.encoder = convert_sync_batchnorm(model.encoder, ctx.device)
-        model.objective = convert_sync_batchnorm(model.objective, ctx.device)
+        synchronise_batchnorm(model, ctx.device)
     optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
     total_steps = trainer.epochs * data.steps_per_epoch
     scheduler = build_schedule(optimizer, recipe.schedule, total_steps, data.steps_per_epoch)
@@ -152,14 +168,36 @@ def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
                          total_steps)
 
 
+def synchronise_batchnorm(model: PretrainModel, device: torch.device) -> None:
+    """Every BatchNorm that sees training batches synchronised across processes: the
+    encoder's, the losses' (predictors) and the momentum target's."""
+    model.encoder = convert_sync_batchnorm(model.encoder, device)
+    model.objective = convert_sync_batchnorm(model.objective, device)
+    if model.target is not None:
+        model.target.target = convert_sync_batchnorm(model.target.target, device)
+
+
+def compile_targets(model: PretrainModel) -> dict[str, nn.Module]:
+    """The parts of ``model`` that ``trainer.compile`` compiles, by name.
+
+    The hot parts are the backbone and the parts every head call runs (the expert bank
+    and the router, :meth:`MoEHeads.forward_groups` included). A part that holds
+    synchronised BatchNorm (several processes) is left eager: its all-reduce breaks the
+    graph at every norm, so compiling gains little and has known failures under DDP.
+    A ViT backbone (LayerNorm) and the router are still compiled then.
+    """
+    heads = model.encoder.heads
+    parts = {"backbone": model.encoder.backbone, "experts": heads.experts,
+             "router": heads.router}
+    return {name: part for name, part in parts.items() if not holds_synced_batchnorm(part)}
+
+
 def wrap_network(parts: TrainingParts, compile: bool) -> None:
     """Compile the model's hot parts (when asked) and wrap it in DDP across processes."""
     model, ctx = parts.model, parts.ctx
     if compile:
-        model.encoder.backbone.compile()
-        # the parts every head call runs, MoEHeads.forward_groups included
-        model.encoder.heads.experts.compile()
-        model.encoder.heads.router.compile()
+        for part in compile_targets(model).values():
+            part.compile()
     if ctx.distributed:
         parts.network = nn.parallel.DistributedDataParallel(
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,

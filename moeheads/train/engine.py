@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,21 @@ import torch
 from rich.console import Console
 
 from moeheads.config import Recipe
-from moeheads.errors import ConfigError, InterruptedRunError, NonFiniteLossError
+from moeheads.errors import (
+    CheckpointError,
+    ConfigError,
+    InterruptedRunError,
+    MoeheadsError,
+    NonFiniteLossError,
+)
 from moeheads.recipe_io import dump_recipe
 from moeheads.rundir.changes import changes_since, describe_changes
 from moeheads.rundir.checkpoint import load_checkpoint, resolve_checkpoint, scan_checkpoints
-from moeheads.rundir.distributed import init_distributed
+from moeheads.rundir.distributed import DistContext, init_distributed
 from moeheads.rundir.export import export_backbone
 from moeheads.rundir.lock import LOCK_NAME, RunLock
 from moeheads.rundir.metrics import MetricsLog
+from moeheads.rundir.rng import restore_rng_state
 from moeheads.train.allocator import keep_cpu_buffers
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
@@ -31,6 +40,8 @@ __all__ = [
     "NonFiniteLossError",
     "RunResult",
     "Trainer",
+    "configure_determinism",
+    "rank_seed",
     "resolve_precision",
     "seed_everything",
 ]
@@ -63,6 +74,39 @@ def seed_everything(seed: int) -> None:
         import numpy
 
         numpy.random.seed(seed % 2**32)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s generators after the model is built.
+
+    Rank 0 keeps ``seed`` (so one process trains as before); other ranks get distinct
+    seeds, so router noise and dropout differ across processes.
+    """
+    return seed if rank == 0 else (seed + 1_000_003 * rank) % 2**63
+
+
+def configure_determinism(deterministic: bool) -> None:
+    """Deterministic algorithms, or the fastest ones; call before CUDA starts.
+
+    Deterministic: sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS reads it when CUDA
+    starts; without it deterministic matrix products fail), asks for deterministic
+    algorithms (ops without one warn and stay non-deterministic) and turns cuDNN's
+    benchmark off. Otherwise cuDNN benchmarks its algorithms for each input shape.
+    """
+    if deterministic:
+        if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+            if torch.cuda.is_available() and torch.cuda.is_initialized():
+                warnings.warn(
+                    "CUDA started before CUBLAS_WORKSPACE_CONFIG was set: matrix products "
+                    "may not be deterministic in this process (set it in the environment)",
+                    stacklevel=2,
+                )
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 @dataclass(frozen=True)
@@ -113,12 +157,11 @@ class Trainer:
     def run(self) -> RunResult:
         """Train for the recipe's epochs (or what remains of them) and export the backbone."""
         recipe, trainer = self.recipe, self.recipe.trainer
-        ctx = init_distributed(trainer.device)
+        configure_determinism(trainer.deterministic)  # before CUDA starts
+        ctx = init_distributed(trainer.device, trainer.timeout_minutes)
         if ctx.device.type == "cpu":
             keep_cpu_buffers()
         seed_everything(recipe.seed)
-        if trainer.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
         created = ctx.is_main and not self.run_dir.exists()
         started = False
         try:
@@ -126,8 +169,9 @@ class Trainer:
                 if lock is not None and lock.stale:
                     self._print(f"note: took over a stale lock of process {lock.stale.get('pid')}"
                                 " (it no longer runs)")
-                plan = ctx.broadcast_object(self._plan() if ctx.is_main else None)
-                parts = build_training(recipe, ctx)
+                plan = self._shared_plan(ctx)
+                parts = build_training(recipe, ctx)  # the same model on every rank
+                seed_everything(rank_seed(recipe.seed, ctx.rank))  # its own noise and dropout
                 start_epoch, start_step, global_step, tally = self._resume(parts, plan)
                 if ctx.is_main:
                     self._record_start(plan, global_step)
@@ -157,6 +201,21 @@ class Trainer:
 
     def _print(self, message: str) -> None:
         self.console.print(message, highlight=False, markup=False)
+
+    def _shared_plan(self, ctx: DistContext) -> StartPlan:
+        """Rank 0's :meth:`_plan` on every rank (its error too, so no rank waits for a
+        plan that never comes)."""
+        plan: StartPlan | MoeheadsError | None = None
+        if ctx.is_main:
+            try:
+                plan = self._plan()
+            except MoeheadsError as error:
+                plan = error
+        shared = ctx.broadcast_object(plan)
+        if isinstance(shared, MoeheadsError):
+            raise shared
+        assert isinstance(shared, StartPlan)
+        return shared
 
     def _plan(self) -> StartPlan:
         """Rank 0: fresh start, or which checkpoint to continue (see the class)."""
@@ -221,10 +280,21 @@ class Trainer:
                 ) -> tuple[int, int, int, dict[str, Any] | None]:
         """Epoch, step in that epoch and global step to start from (restoring a checkpoint),
         and the interrupted epoch's running sums."""
+        ctx = parts.ctx
         if plan.checkpoint is None:
             return 0, 0, 0, None
-        loaded = load_checkpoint(plan.checkpoint, parts.model, parts.optimizer, parts.scheduler,
-                                 parts.scaler, map_location=parts.ctx.device)
+        error: CheckpointError | None = None
+        try:
+            loaded = load_checkpoint(plan.checkpoint, parts.model, parts.optimizer,
+                                     parts.scheduler, parts.scaler, map_location=ctx.device)
+        except CheckpointError as err:
+            error = err
+        if ctx.mean(float(error is not None)) > 0:  # every rank learns whether all loaded
+            raise error or CheckpointError(
+                f"another process could not load {plan.checkpoint}; every process must be "
+                "able to read the run directory"
+            )
+        _restore_rank_rng(loaded.extra.get("rng_ranks"), ctx, self.recipe.seed, loaded.info.step)
         global_step, epoch = loaded.info.step, loaded.info.epoch
         step_in_epoch = int(loaded.extra.get("step_in_epoch", 0))
         if step_in_epoch >= parts.data.steps_per_epoch:
@@ -266,3 +336,12 @@ class Trainer:
 
 
 _PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def _restore_rank_rng(states: object, ctx: DistContext, seed: int, step: int) -> None:
+    """Give this rank its own saved generator state (or, when the checkpoint has none for
+    this number of processes, a seed of its own)."""
+    if isinstance(states, list) and len(states) == ctx.world_size:
+        restore_rng_state(states[ctx.rank])
+    elif ctx.rank > 0:
+        seed_everything(rank_seed(seed + step, ctx.rank))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from moeheads.errors import InterruptedRunError, NonFiniteLossError
 from moeheads.rundir.build import build_dataset
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
+from moeheads.rundir.rng import capture_rng_state
 from moeheads.train.builder import TrainingParts
 from moeheads.train.interrupt import GracefulInterrupt
 from moeheads.train.monitor import GateBuffer, probe_metrics
@@ -99,11 +101,12 @@ class TrainLoop:
 
     def _stop_requested(self, epoch_end: bool = False) -> bool:
         """Whether Ctrl-C was pressed. Across processes, all must stop at the same step, so
-        they agree (one small all-reduce) at each log step and epoch end only."""
+        they agree at each log step (in the log step's one all-reduce, see :meth:`_read`)
+        and at the epoch's end only."""
         if not self.ctx.distributed:
             return self.interrupt.requested
-        if not epoch_end and self.global_step % self.recipe.trainer.log_every:
-            return False
+        if not epoch_end:
+            return self._stop_agreed
         return self.ctx.mean(float(self.interrupt.requested)) > 0
 
     def _stopped(self, epoch: int) -> None:
@@ -122,33 +125,22 @@ class TrainLoop:
             self.tally.load_state_dict(resumed)
         self.network.train()
         self._step_in_epoch = first_step
+        self._nonfinite = torch.zeros((), device=self.ctx.device)  # losses that were not finite
+        self._stop_agreed = False
         self.progress.start_epoch(epoch, trainer.epochs, self.steps_per_epoch, first_step)
         tic, images = time.perf_counter(), 0
         micro = 0
         for batch in self.loader:
-            prepared = self.photometric.prepare(batch, self.ctx.device)
-            if trainer.channels_last:
-                prepared.views = channels_last(prepared.views)
-                if prepared.original is not None:
-                    prepared.original = channels_last(prepared.original)
-            with torch.autocast(self.ctx.device.type, dtype=self.dtype or torch.float32,
-                                enabled=self.dtype is not None):
-                out = self.network(prepared)
-            loss = out.loss.loss
-            self._check_finite(loss, epoch)
-            self.scaler.scale(loss / trainer.accumulate).backward()
-            images += prepared.views.shape[1] * self.ctx.world_size
             micro += 1
-            if micro % trainer.accumulate:
+            values = self._train_step(batch, last=micro % trainer.accumulate == 0)
+            images += batch.views.shape[1] * self.ctx.world_size
+            if values is None:
                 continue
-            self._optimizer_step()
-            scalars = out.loss.scalars()
-            self.tally.add(scalars)
-            self.tally.gates.add(out.gates)
-            lr = self.optimizer.param_groups[0]["lr"]
-            rate = images / max(time.perf_counter() - tic, 1e-9)
-            self.progress.step(self._step_in_epoch, scalars["loss"], rate, lr)
-            if self.global_step % trainer.log_every == 0:
+            if self.global_step % trainer.log_every == 0:  # the host reads values only here
+                scalars = self._read(values, epoch, agree_stop=True)
+                lr = self.optimizer.param_groups[0]["lr"]
+                rate = images / max(time.perf_counter() - tic, 1e-9)
+                self.progress.step(self._step_in_epoch, scalars["loss"], rate, lr)
                 self.log.write("step", epoch=epoch + 1, step=self.global_step, lr=lr,
                                images_per_s=rate, **scalars)
             if self._step_in_epoch < self.steps_per_epoch and self._stop_requested():
@@ -156,7 +148,8 @@ class TrainLoop:
                 self._save(epoch, self._step_in_epoch)
                 self._stopped(epoch + 1)
         self.progress.end_epoch()
-        summary = self.tally.means()
+        totals = self._read(self.tally.sums, epoch)  # mean over ranks; checks finiteness
+        summary = {name: total / max(self.tally.count, 1) for name, total in totals.items()}
         summary["images_per_s"] = images / max(time.perf_counter() - tic, 1e-9)
         summary.update(self._monitor(epoch))
         if self.ctx.is_main:
@@ -167,6 +160,63 @@ class TrainLoop:
             self.progress.print(f"epoch {epoch + 1}/{trainer.epochs}  " + "  ".join(
                 f"{k} {v:.4g}" for k, v in shown.items()))
         return summary
+
+    def _train_step(self, batch: Any, last: bool) -> dict[str, torch.Tensor] | None:
+        """Forward and backward of one micro-batch; on the ``last`` of a step, the optimiser
+        step too. Queues work on the device and never reads a value back from it.
+
+        Returns:
+            After an optimiser step, the step's loss and parts (detached, on the device);
+            else ``None``.
+        """
+        trainer = self.recipe.trainer
+        prepared = self.photometric.prepare(batch, self.ctx.device)
+        if trainer.channels_last:
+            prepared.views = channels_last(prepared.views)
+            if prepared.original is not None:
+                prepared.original = channels_last(prepared.original)
+        # gradients are all-reduced once per optimiser step, in its last micro-batch
+        no_sync = self.ctx.distributed and not last
+        with self.network.no_sync() if no_sync else contextlib.nullcontext():  # type: ignore[operator]
+            with torch.autocast(self.ctx.device.type, dtype=self.dtype or torch.float32,
+                                enabled=self.dtype is not None):
+                out = self.network(prepared)
+            loss = out.loss.loss
+            self._nonfinite += (~torch.isfinite(loss.detach())).float()
+            self.scaler.scale(loss / trainer.accumulate).backward()
+        if not last:
+            return None
+        self._optimizer_step()
+        values = out.loss.detached()
+        self.tally.add(values)
+        self.tally.gates.add(out.gates)
+        return values
+
+    def _read(self, values: dict[str, Any], epoch: int,
+              agree_stop: bool = False) -> dict[str, float]:
+        """``values`` (device scalars) averaged over ranks and read by the host, in one
+        all-reduce with whether a loss was not finite (and, with ``agree_stop``, whether
+        Ctrl-C was pressed on some rank).
+
+        Raises:
+            NonFiniteLossError: A loss since the start of the epoch was not finite.
+        """
+        names = list(values)
+        device = self.ctx.device
+        flags = [self._nonfinite, torch.tensor(float(self.interrupt.requested), device=device)]
+        stacked = torch.stack([torch.as_tensor(values[n], device=device).float() for n in names]
+                              + flags)
+        if self.ctx.distributed:
+            stacked = self.ctx.all_reduce_sum(stacked)
+            stacked[: len(names)] /= self.ctx.world_size
+        host = stacked.tolist()
+        if host[len(names)] > 0:
+            raise NonFiniteLossError(
+                f"the loss was not finite at epoch {epoch + 1}, by step {self.global_step}"
+            )
+        if agree_stop:
+            self._stop_agreed = host[len(names) + 1] > 0
+        return dict(zip(names, host[: len(names)], strict=True))
 
     def _optimizer_step(self) -> None:
         trainer = self.recipe.trainer
@@ -181,16 +231,6 @@ class TrainLoop:
             self.model.target.update(self.model.encoder, self.global_step, self.total_steps)
         self.global_step += 1
         self._step_in_epoch += 1
-
-    def _check_finite(self, loss: torch.Tensor, epoch: int) -> None:
-        finite = torch.isfinite(loss.detach()).float()
-        if self.ctx.distributed:
-            finite = torch.tensor(self.ctx.mean(float(finite)))
-        if float(finite) < 1.0:
-            raise NonFiniteLossError(
-                f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step "
-                f"{self.global_step}"
-            )
 
     def _monitor(self, epoch: int) -> dict[str, float]:
         monitor = self.recipe.monitor
@@ -207,14 +247,21 @@ class TrainLoop:
         return out
 
     def _save(self, epoch: int, step_in_epoch: int) -> None:
+        """Every rank calls this (its generators are saved too); rank 0 writes."""
+        extra: dict[str, Any] = {"step_in_epoch": step_in_epoch}
+        if step_in_epoch:  # the epoch's sums so far (mean over ranks; checks finiteness)
+            tally = self.tally.state_dict()
+            tally["sums"] = self._read(self.tally.sums, epoch)
+            extra["epoch_tally"] = tally
+        if self.ctx.distributed:  # every rank's generators, for an exact resume
+            extra["rng_ranks"] = self.ctx.gather_object(capture_rng_state())
         if not self.ctx.is_main:
             return
         state = TrainingState(
             self.model, step=self.global_step, epoch=epoch,
             optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
             recipe_hash=self.recipe.hash(),
-            extra={"step_in_epoch": step_in_epoch,
-                   **({"epoch_tally": self.tally.state_dict()} if step_in_epoch else {})},
+            extra=extra,
             metadata={"architecture": self.recipe.backbone.name,
                       "feature_dim": str(self.model.backbone.feature_dim),
                       "moeheads_version": __version__},

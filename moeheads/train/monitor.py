@@ -31,9 +31,10 @@ class GateBuffer:
         self._rows: dict[str, int] = {}
 
     def add(self, gates: dict[str, Tensor]) -> None:
-        """Keep a batch's gates ``task -> [..., N]`` (moved to the CPU)."""
+        """Keep a batch's gates ``task -> [..., N]`` (detached, on their device: no host read
+        until :meth:`stats` or :meth:`state_dict`)."""
         for task, g in gates.items():
-            rows = g.reshape(-1, g.shape[-1]).float().cpu()
+            rows = g.detach().reshape(-1, g.shape[-1]).float()
             chunks = self._chunks.setdefault(task, deque())
             chunks.append(rows)
             self._rows[task] = self._rows.get(task, 0) + len(rows)
@@ -44,7 +45,7 @@ class GateBuffer:
         """:func:`~moeheads.routing_stats.routing_stats` of the kept gates, as plain values."""
         if not self._chunks:
             return None
-        gates = {task: torch.cat(list(chunks)) for task, chunks in self._chunks.items()}
+        gates = {task: torch.cat(list(chunks)).cpu() for task, chunks in self._chunks.items()}
         return routing_stats(gates).as_dict()
 
     def clear(self) -> None:
@@ -54,7 +55,7 @@ class GateBuffer:
 
     def state_dict(self) -> dict[str, list[Tensor]]:
         """The kept gates, batch by batch, per task (to resume an epoch's statistics)."""
-        return {task: list(chunks) for task, chunks in self._chunks.items()}
+        return {task: [chunk.cpu() for chunk in chunks] for task, chunks in self._chunks.items()}
 
     def load_state_dict(self, state: dict[str, list[Tensor]]) -> None:
         """Keep the gates of :meth:`state_dict` (replacing any kept now)."""

@@ -21,7 +21,7 @@ class TrainProgress:
     Args:
         console: Where to write.
         enabled: ``False`` on ranks other than 0.
-        log_every: Steps between plain log lines.
+        log_every: Steps between the loop's reports (``trainer.log_every``).
     """
 
     def __init__(self, console: Console, enabled: bool = True, log_every: int = 10) -> None:
@@ -49,13 +49,14 @@ class TrainProgress:
                                              status="")
 
     def step(self, step_in_epoch: int, loss: float, images_per_s: float, lr: float) -> None:
-        """Report a finished optimiser step (1-based within the epoch)."""
+        """Report a finished optimiser step (1-based within the epoch): a plain line, or the
+        bar moved on. The loop reports its log steps only."""
         if not self.enabled:
             return
         status = f"loss {loss:.4f}  {images_per_s:,.0f} img/s  lr {lr:.3g}"
         if self._progress is not None:
             self._progress.update(self._task, completed=step_in_epoch, status=status)
-        elif step_in_epoch % self.log_every == 0 or step_in_epoch == self._total:
+        else:  # the loop reports log steps only (when it reads values from the device)
             self.console.print(
                 f"epoch {self._epoch + 1} step {step_in_epoch}/{self._total}  {status}",
                 highlight=False,

@@ -4,6 +4,7 @@ an uninterrupted epoch would have written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from moeheads.train.monitor import GateBuffer
@@ -25,18 +26,19 @@ class EpochTally:
 
     def __init__(self, gates: GateBuffer) -> None:
         self.gates = gates
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Any] = {}
         self.count = 0
 
-    def add(self, scalars: dict[str, float]) -> None:
-        """Count one optimiser step's scalars."""
+    def add(self, scalars: Mapping[str, Any]) -> None:
+        """Count one optimiser step's scalars (floats, or scalar tensors: these stay on their
+        device, summed without a host read)."""
         for name, value in scalars.items():
             self.sums[name] = self.sums.get(name, 0.0) + value
         self.count += 1
 
     def means(self) -> dict[str, float]:
-        """Each scalar's mean over the epoch's steps so far."""
-        return {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        """Each scalar's mean over the epoch's steps so far (reads tensors)."""
+        return {name: float(total) / max(self.count, 1) for name, total in self.sums.items()}
 
     def clear(self) -> None:
         """Start a new epoch."""
@@ -45,7 +47,8 @@ class EpochTally:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data (weights-only loadable) to resume the epoch's summary from."""
-        return {"sums": dict(self.sums), "count": self.count, "gates": self.gates.state_dict()}
+        return {"sums": {k: float(v) for k, v in self.sums.items()}, "count": self.count,
+                "gates": self.gates.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the sums of :meth:`state_dict`."""

@@ -70,6 +70,10 @@ class Photometric(nn.Module):
         std: Per-channel normalisation standard deviation.
         chunk_size: Rows per chunk; ``None`` means about 16 MB of float32 pixels
             per chunk on CPU and the whole batch elsewhere.
+        masked: Select the rows an op changes with masks (every op runs on every row,
+            ``torch.where`` keeps the result where it applies) rather than with indices,
+            whose count the host must read, which makes it wait for the device. ``None``:
+            masks on accelerators, indices on CPU (where nothing waits).
         jitter: ``torchvision`` semantics (each image in its own sampled op order) or
             ``kornia`` (kornia 0.4.1, STAR's authors: see
             `moeheads.views.kornia_jitter`; every image of a view group ``[..., B]``
@@ -86,6 +90,7 @@ class Photometric(nn.Module):
         std: tuple[float, float, float] = IMAGENET_STD,
         chunk_size: int | None = None,
         jitter: str = "torchvision",
+        masked: bool | None = None,
     ) -> None:
         super().__init__()
         if jitter not in ("torchvision", "kornia"):
@@ -97,6 +102,7 @@ class Photometric(nn.Module):
             raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
         self.kernel_size = kernel_size
         self.chunk_size = chunk_size
+        self.masked = masked
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
@@ -121,21 +127,24 @@ class Photometric(nn.Module):
             jitter_order = jitter_order[..., :1, :].expand_as(jitter_order)
         flat = images.reshape(-1, *shape)
         device = self.mean.device
-        p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32)
-        order = jitter_order.reshape(-1, 4).to(device)
+        p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32, non_blocking=True)
+        order = jitter_order.reshape(-1, 4).to(device, non_blocking=True)
         out = torch.empty(flat.shape, dtype=torch.float32, device=device)
         step = self._chunk_rows(flat)
         for start in range(0, flat.shape[0], step):
             rows = slice(start, start + step)
             x = self._load(out[rows], flat[rows])
+            masked = self._masked(x)
             if self.jitter_semantics == "kornia":
-                jitter_kornia(x, p[rows, JITTER], order[rows])
+                jitter_kornia(x, p[rows, JITTER], order[rows], masked)
             else:
                 self.jitter(x, p[rows, JITTER], order[rows])
-            _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs))
+            _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs),
+                        masked)
             sigma = p[rows, BLUR_SIGMA]
             _apply_rows(
-                x, sigma > 0, lambda xs, i, s=sigma: gaussian_blur(xs, s[i], self.kernel_size)
+                x, sigma > 0, lambda xs, i, s=sigma: gaussian_blur(xs, s[i], self.kernel_size),
+                masked,
             )
             x.sub_(self.mean).div_(self.std)
         return out.reshape(*lead, *shape)
@@ -149,16 +158,20 @@ class Photometric(nn.Module):
         runs on the rows whose op at that position is a hue shift.
         """
         neutral = factors.new_tensor(NEUTRAL_JITTER)
+        masked = self._masked(x)
         for position in range(order.shape[-1]):
             op = order[:, position]
             f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
             changes = f != neutral[op]
             is_blend = changes & (op != _HUE)
-            if bool(is_blend.any()):
-                _blend_step(x, op, torch.where(is_blend, f, torch.ones_like(f)))
+            if masked or bool(is_blend.any()):  # a blend with factor 1 changes nothing
+                _blend_step(x, op, torch.where(is_blend, f, torch.ones_like(f)), masked)
             hue = changes & (op == _HUE)
-            _apply_rows(x, hue, lambda xs, i, f=f: adjust_hue(xs, f[i]))
+            _apply_rows(x, hue, lambda xs, i, f=f: adjust_hue(xs, f[i]), masked)
         return x
+
+    def _masked(self, x: Tensor) -> bool:
+        return x.device.type != "cpu" if self.masked is None else self.masked
 
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 (or [0, 1] float) images ``[..., 3, H, W]`` to normalised float32."""
@@ -199,11 +212,12 @@ class Photometric(nn.Module):
         )
 
 
-def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor) -> Tensor:
+def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor, masked: bool = False) -> Tensor:
     """Jitter float images ``[N, 3, H, W]`` in place with kornia 0.4.1's semantics.
 
     At each of the four positions, each op runs on the rows whose op there it is and
     whose factor is not neutral (so rows without jitter stay exactly unchanged).
+    ``masked``: rows selected with masks, not indices (see :class:`Photometric`).
     """
     neutral = factors.new_tensor(NEUTRAL_JITTER)
     for position in range(order.shape[-1]):
@@ -211,13 +225,16 @@ def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor) -> Tensor:
         f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
         changes = f != neutral[op]
         for k, fn in enumerate(KORNIA_OPS):
-            _apply_rows(x, changes & (op == k), lambda xs, i, f=f, fn=fn: fn(xs, f[i]))
+            _apply_rows(x, changes & (op == k), lambda xs, i, f=f, fn=fn: fn(xs, f[i]), masked)
     return x
 
 
-def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:
-    """Brightness, contrast or saturation per row (op 0, 1, 2) as one in-place blend."""
-    if bool((op[f != 1] == _BRIGHTNESS).all()):
+def _blend_step(x: Tensor, op: Tensor, f: Tensor, masked: bool = False) -> None:
+    """Brightness, contrast or saturation per row (op 0, 1, 2) as one in-place blend.
+
+    Unless ``masked``, a blend of brightness alone skips the luma (the host checks).
+    """
+    if not masked and bool((op[f != 1] == _BRIGHTNESS).all()):
         blend_(x, None, f)
         return
     luma = grayscale(x)
@@ -227,8 +244,17 @@ def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:
     blend_(x, other, f)
 
 
-def _apply_rows(x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor]) -> None:
-    """Replace, in place, the rows of ``x`` selected by the mask ``rows`` by ``fn(x[sel], sel)``."""
+def _apply_rows(
+    x: Tensor, rows: Tensor, fn: Callable[[Tensor, Index], Tensor], masked: bool = False
+) -> None:
+    """Replace, in place, the rows of ``x`` selected by the mask ``rows`` by ``fn(x[sel], sel)``.
+
+    ``masked``: ``fn`` runs on every row and ``torch.where`` keeps its result on the
+    selected ones (no index count for the host to read).
+    """
+    if masked:
+        x.copy_(torch.where(rows.view(-1, 1, 1, 1), fn(x, slice(None)), x))
+        return
     idx = rows.nonzero().squeeze(-1)
     if idx.numel() == x.shape[0]:
         x.copy_(fn(x, slice(None)))

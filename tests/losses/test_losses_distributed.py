@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from moeheads.losses import create_loss
+from moeheads.train.sync_batchnorm import convert_sync_batchnorm
 
 WORLD = 2
 BATCH = 8  # global batch; each rank gets BATCH // WORLD images
@@ -21,17 +22,23 @@ CASES = {
     "barlow": {},
     "equimod": {"embed_dim": 6, "param_embed_dim": 4, "hidden_dim": 8},
     "star_eq": {"embed_dim": 6, "param_embed_dim": 4, "hidden_dim": 8},
+    "byol": {"embed_dim": 6, "hidden_dim": 8},
+    "augself": {"in_features": 6, "hidden_dim": 8},
 }
 
 
 class Toy(nn.Module):
-    """A linear encoder plus a loss, so DDP averages the gradients of both."""
+    """A linear encoder plus a loss, so DDP averages the gradients of both.
+
+    The losses' predictors are in training mode: with synchronised BatchNorm, the ranks
+    together see the statistics of the full batch.
+    """
 
     def __init__(self, name: str) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.encoder = nn.Linear(5, 6)
-        self.loss = create_loss(name, **CASES[name]).eval()  # eval: per-row BatchNorm
+        self.loss = create_loss(name, **CASES[name])
 
     def forward(self, views: torch.Tensor, original: torch.Tensor, params: torch.Tensor):
         z = self.encoder(torch.cat([views.flatten(0, 1), original]))
@@ -39,6 +46,8 @@ class Toy(nn.Module):
         z_views = z_views.reshape(*views.shape[:2], -1)
         if self.loss.kind == "equivariant":
             return self.loss(z_views, z_original, params).loss
+        if self.loss.kind == "feature":
+            return self.loss(z_views, params).loss
         return self.loss(z_views[0], z_views[1]).loss
 
 
@@ -59,7 +68,7 @@ def _run(name: str, rank: int | None) -> tuple[torch.Tensor, list[torch.Tensor]]
     if rank is not None:
         part = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         views, original, params = views[:, part], original[part], params[:, part]
-        model = DistributedDataParallel(model)
+        model = DistributedDataParallel(convert_sync_batchnorm(model, torch.device("cpu")))
     loss = model(views, original, params)
     loss.backward()
     if rank is not None:

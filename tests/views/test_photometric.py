@@ -123,3 +123,23 @@ def test_float_input_is_not_modified() -> None:
     params[:2, 9] = 0  # some rows take the in-place (partial) path
     Photometric()(images, params, torch.arange(4).repeat(4, 1))
     torch.testing.assert_close(images, copy, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("jitter", ["torchvision", "kornia"])
+def test_masked_rows_equal_indexed_rows_without_host_reads(jitter: str) -> None:
+    from tests.host_reads import count_host_reads
+
+    sampler = ViewSampler(size=24, jitter_p=0.8, blur_p=0.5, grayscale_p=0.3, jitter=jitter)
+    params, order = sampler.sample(32, 24, 24, torch.Generator().manual_seed(2))
+    images = torch.randint(0, 256, (32, 3, 24, 24), dtype=torch.uint8)
+    indexed = Photometric.from_options(sampler.options)
+    masked = Photometric.from_options(sampler.options)
+    masked.masked = True
+    expected = indexed(images, params, order)
+    with count_host_reads() as reads:
+        out = masked(images, params, order)
+    assert not reads, dict(reads)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    with count_host_reads() as reads:
+        indexed(images, params, order)
+    assert reads  # the counter sees the indexed path's reads
