@@ -11,7 +11,6 @@ from rich.table import Table
 
 from moeheads._version import __version__
 from moeheads.errors import InterruptedRunError, MoeheadsError
-from moeheads.registry import registry_for
 
 app = typer.Typer(
     name="moeheads",
@@ -46,6 +45,8 @@ def list_components(
     pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'top*'")] = "*",
 ) -> None:
     """List registered components of one kind, with a one-line description each."""
+    from moeheads.registry import registry_for
+
     registry = registry_for(kind)
     rows = registry.describe(pattern)
     if not rows:
