@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from moeheads.api import Evaluation, RunResults, evaluate, run, validate
     from moeheads.errors import CheckpointError, ConfigError, DataError, MoeheadsError
     from moeheads.experts import ExpertBank
-    from moeheads.heads import HeadOutput, MoEHeads
+    from moeheads.heads import HeadOutput, MoEHeads, TaskHead
     from moeheads.registry import Registry
     from moeheads.routers import ROUTERS, Router, RouterOutput, create_router
     from moeheads.routing_stats import RoutingStats, routing_stats
@@ -36,6 +36,7 @@ _LAZY = {
     "ExpertBank": "moeheads.experts",
     "HeadOutput": "moeheads.heads",
     "MoEHeads": "moeheads.heads",
+    "TaskHead": "moeheads.heads",
     "Registry": "moeheads.registry",
     "ROUTERS": "moeheads.routers",
     "Router": "moeheads.routers",
@@ -65,6 +66,7 @@ __all__ = [
     "RouterOutput",
     "RoutingStats",
     "RunResults",
+    "TaskHead",
     "__version__",
     "create_router",
     "evaluate",
