@@ -33,6 +33,7 @@ class EquiModLoss(PredictiveEquivariantLoss):
         gather_distributed: Gather targets and predictions from all ranks.
 
     Example:
+        >>> import torch
         >>> loss = EquiModLoss()
         >>> z_views, z_o = torch.randn(2, 8, 128), torch.randn(8, 128)
         >>> params = torch.randn(2, 8, 11)
