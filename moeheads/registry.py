@@ -27,6 +27,7 @@ import difflib
 import fnmatch
 import importlib
 import inspect
+import re
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -297,4 +298,25 @@ def describe_validation_error(error: ValidationError | list[Any], owner: str) ->
 
 
 def _first_line(doc: str | None) -> str:
-    return inspect.cleandoc(doc).splitlines()[0].rstrip(".") if doc else ""
+    return plain_text(inspect.cleandoc(doc).splitlines()[0].rstrip(".")) if doc else ""
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")  # :class:`~a.b.C` -> C, :func:`f` -> f
+_MARKUP = (
+    (re.compile(r"\[`?([^\]`]+)`?\]\[[^\]]*\]"), r"\1"),  # [`C`][a.b.C] -> C
+    (re.compile(r"``([^`]+)``"), r"\1"),  # ``depth`` -> depth
+    (re.compile(r"`([^`]+)`"), r"\1"),
+)
+
+
+def plain_text(text: str) -> str:
+    """Docstring markup (reST literals, Sphinx roles, Markdown code and references) removed.
+
+    Example:
+        >>> plain_text("A CNN: ``depth`` stages of :class:`~torch.nn.Conv2d`")
+        'A CNN: depth stages of Conv2d'
+    """
+    text = _ROLE.sub(lambda m: m.group(2).rpartition(".")[2] if m.group(1) else m.group(2), text)
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return text

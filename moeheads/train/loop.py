@@ -17,7 +17,7 @@ from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
 from moeheads.train.builder import TrainingParts
 from moeheads.train.monitor import GateBuffer, probe_metrics
-from moeheads.train.progress import TrainProgress
+from moeheads.train.progress import TrainProgress, epoch_line
 
 
 def channels_last(images: torch.Tensor) -> torch.Tensor:
@@ -125,9 +125,7 @@ class TrainLoop:
             routing = self.gates.stats() if self.recipe.monitor.routing else None
             self.log.write("epoch", epoch=epoch + 1, step=self.global_step, **summary,
                            routing=routing)
-            shown = {k: v for k, v in summary.items() if "/" not in k}
-            self.progress.print(f"epoch {epoch + 1}/{trainer.epochs}  " + "  ".join(
-                f"{k} {v:.4g}" for k, v in shown.items()))
+            self.progress.print(epoch_line(epoch + 1, trainer.epochs, summary))
         return summary
 
     def _optimizer_step(self) -> None:
