@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from moeheads.cli import main
@@ -190,7 +191,16 @@ def test_compare_prints_both_runs(run_dir: Path, tmp_path: Path, capsys, monkeyp
     other = tmp_path / "baseline"
     shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("cache"))
     (other / "eval" / "knn.json").unlink()
+    recipe = yaml.safe_load((other / "recipe.yaml").read_text())
+    recipe["name"] = "baseline"
+    recipe["heads"]["router"] = {"name": "mmoe"}
+    recipe["optimizer"]["lr"] = 0.1
+    (other / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     code, out, err = cli(capsys, monkeypatch, "compare", str(run_dir), str(other))
     assert code == 0, err
     assert run_dir.name in out and "baseline" in out
     assert "final loss" in out and "knn: top1" in out and "cca: mean" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert "star" in rows["recipe heads.router.name"] and "mmoe" in rows["recipe heads.router.name"]
+    assert "0.05" in rows["recipe optimizer.lr"] and "0.1" in rows["recipe optimizer.lr"]
+    assert "recipe name" not in rows and "recipe seed" not in rows
