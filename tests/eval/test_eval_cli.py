@@ -156,6 +156,24 @@ def test_missing_evaluation_data_is_one_line_exit_2(run_dir: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("protocol", "options", "message"),
+    [
+        ("linear", [], "protocol 'linear' needs data: name it with --set 'datasets=[NAME]'"),
+        ("fewshot", [], "protocol 'fewshot' needs data"),
+        ("linear", ["datasets=[cifar10]"],
+         "dataset 'cifar10' needs its files: give --set root=PATH"),
+    ],
+)
+def test_eval_asks_only_for_data_the_user_named(run_dir: Path, protocol: str,
+                                                options: list[str], message: str, capsys,
+                                                monkeypatch) -> None:
+    sets = [arg for option in options for arg in ("--set", option)]
+    code, _, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", protocol, *sets)
+    assert code == 2 and message in err
+    assert "missing option 'root'" not in err
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--protocol", "knn", "--set", "colour=red"], "unknown option 'colour'"),
