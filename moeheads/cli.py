@@ -41,7 +41,7 @@ def root(
 
 @app.command("list")
 def list_components(
-    kind: Annotated[str, typer.Argument(help="routers, losses, backbones or datasets")],
+    kind: Annotated[str, typer.Argument(help="routers, losses, backbones, datasets or loggers")],
     pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'top*'")] = "*",
 ) -> None:
     """List registered components of one kind, with a one-line description each."""

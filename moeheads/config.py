@@ -323,6 +323,9 @@ class Recipe(BaseModel):
         trainer: The loop.
         monitor: Monitoring during pretraining.
         evaluation: Evaluation stages after pretraining.
+        loggers: Experiment loggers that receive the metrics
+            (``[{name: tensorboard}, {name: wandb, project: star}, {name: mlflow}]``;
+            ``moeheads list loggers``).
     """
 
     model_config = _STRICT
@@ -341,6 +344,16 @@ class Recipe(BaseModel):
     trainer: TrainerConfig
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     evaluation: list[EvaluationStage] = Field(default_factory=list)
+    loggers: list[Component] = Field(default_factory=list)
+
+    @field_validator("loggers")
+    @classmethod
+    def _known_loggers(cls, value: list[Component]) -> list[Component]:
+        from moeheads.loggers import PROVIDED
+
+        for logger in value:
+            _validate_component("loggers", logger, PROVIDED)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -369,7 +382,8 @@ class Recipe(BaseModel):
 
     def hash(self) -> str:
         """SHA-256 of the fields that change training (not monitoring, evaluation or paths)."""
-        data = self.model_dump(mode="json", exclude={"output_dir", "monitor", "evaluation"})
+        data = self.model_dump(mode="json",
+                               exclude={"output_dir", "monitor", "evaluation", "loggers"})
         if not data["imports"]:
             del data["imports"]  # recipes without imports keep the hash they always had
         data["trainer"].pop("log_every", None)

@@ -49,6 +49,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "losses": "moeheads.losses:LOSSES",
     "backbones": "moeheads.backbones:BACKBONES",
     "datasets": "moeheads.data:DATASETS",
+    "loggers": "moeheads.loggers:LOGGERS",
 }
 _plugins_loaded = False
 

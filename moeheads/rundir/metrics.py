@@ -1,12 +1,19 @@
-"""A run's metrics file: ``metrics.jsonl``, one JSON object per line."""
+"""A run's metrics file: ``metrics.jsonl``, one JSON object per line.
+
+It is the one place metrics are written: each record also goes to the experiment loggers
+a recipe names (TensorBoard, W&B, MLflow; see [`moeheads.loggers`][moeheads.loggers]).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from moeheads.loggers import Logger, scalars
 
 
 class MetricsLog:
@@ -14,10 +21,12 @@ class MetricsLog:
 
     Args:
         path: The file; ``None`` writes nothing (other ranks).
+        loggers: Experiment loggers that receive every record's scalars.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, loggers: Sequence[Logger] = ()) -> None:
         self.path = path
+        self.loggers = list(loggers)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -28,6 +37,16 @@ class MetricsLog:
         record = {"kind": kind, "time": round(time.time(), 3), **_finite(values)}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.loggers:
+            step, values = scalars(record)
+            for logger in self.loggers:
+                logger.log(step, values)
+
+    def close(self) -> None:
+        """Finish the experiment loggers (the file needs no closing)."""
+        loggers, self.loggers = self.loggers, []
+        for logger in loggers:
+            logger.close()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -94,7 +94,10 @@ class Trainer:
         start_epoch, start_step, global_step = self._resume(parts)
         wrap_network(parts, trainer.compile)
         loop = TrainLoop(recipe, self.run_dir, self.console, parts)
-        metrics = loop.train(start_epoch, start_step, global_step)
+        try:
+            metrics = loop.train(start_epoch, start_step, global_step)
+        finally:
+            loop.log.close()
         backbone = None
         if ctx.is_main:
             backbone = self.run_dir / "backbone.safetensors"

@@ -12,6 +12,7 @@ from rich.console import Console
 from moeheads._version import __version__
 from moeheads.config import Recipe
 from moeheads.errors import InterruptedRunError, NonFiniteLossError
+from moeheads.loggers import create_loggers
 from moeheads.rundir.build import build_dataset
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
@@ -48,7 +49,10 @@ class TrainLoop:
         self.photometric = data.photometric
         self.loader, self.views, self.sampler = data.loader, data.views, data.sampler
         self.steps_per_epoch, self.total_steps = data.steps_per_epoch, parts.total_steps
-        self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None)
+        loggers = create_loggers(recipe.loggers, run_dir, recipe.name,
+                                 recipe.model_dump(mode="json")) if ctx.is_main else []
+        self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None,
+                              loggers=loggers)
         self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
         self.gates = GateBuffer()
         self.probe = None
