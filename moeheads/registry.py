@@ -175,7 +175,9 @@ class Registry(Generic[T]):
             if not problems:
                 return None
             owner = f"{self.kind} {name!r}"
-            raise ConfigError(describe_validation_error(problems, owner)) from None
+            raise ConfigError(
+                describe_validation_error(problems, owner, entry.option_names())
+            ) from None
 
     def create(self, name: str, **options: Any) -> T:
         """Build component ``name`` with ``options`` after validating them."""
@@ -283,14 +285,22 @@ def _with_defaults(model: type[BaseModel], defaults: dict[str, Any]) -> type[Bas
     return create_model(model.__name__, __config__=model.model_config, **fields)
 
 
-def describe_validation_error(error: ValidationError | list[Any], owner: str) -> str:
-    """One line naming each problem's option path, for a ``ValidationError`` or its errors."""
+def describe_validation_error(
+    error: ValidationError | list[Any], owner: str, known: Iterable[str] = ()
+) -> str:
+    """One line naming each problem's option path, for a ``ValidationError`` or its errors.
+
+    ``known`` option names give suggestions for unknown ones (``did you mean 'k'?``).
+    """
     items = error.errors() if isinstance(error, ValidationError) else error
+    known = list(known)
     problems = []
     for item in items:
         path = ".".join(str(p) for p in item["loc"]) or "(options)"
         if item["type"] == "extra_forbidden":
-            problems.append(f"unknown option {path!r}")
+            close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            problems.append(f"unknown option {path!r}{hint}")
         elif item["type"] == "missing":
             problems.append(f"missing option {path!r}")
         else:

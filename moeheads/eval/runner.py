@@ -46,7 +46,9 @@ def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
     try:
         return model.model_validate(dict(options))
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, f"protocol {protocol!r}")) from None
+        raise ConfigError(
+            describe_validation_error(error, f"protocol {protocol!r}", model.model_fields)
+        ) from None
 
 
 def output_stem(protocol: str, options: StageOptions) -> str:
