@@ -1,14 +1,21 @@
 """Linear-probe L2 sweep: moeheads (torch L-BFGS) vs scikit-learn, plus extraction images/s.
 
-Both fit the same standardised synthetic Gaussian-mixture features (seeded) over
-the same 45-value L2 grid, from the strongest to the weakest weight, warm-started,
-with the same iteration limit and gradient tolerance; both then refit on
-train + validation at their chosen weight and score the test split.
+Both fit the same synthetic Gaussian-mixture features (seeded) over the same 45-value
+L2 grid, warm-started, then refit on train + validation at their chosen weight and
+score the test split, for each protocol (side by side, with the time ratio):
+
+* ``paper`` (AugSelf's, the ``linear`` default): raw features, summed cross-entropy +
+  ``w (||W||^2 + ||b||^2)``, weak to strong, at most 5000 iterations, tolerance 1e-10.
+  scikit-learn solves the same problem with the intercept as a penalised constant
+  feature (``fit_intercept=False`` on ``[x, 1]``) and ``C = 1 / (2 w)``.
+* ``fast``: standardised features, mean cross-entropy + ``l2 / 2 ||W||^2``, strong to
+  weak, 100 iterations, tolerance 1e-4 (scikit-learn: ``C = 1 / (n l2)``).
 
 Usage:
-    python benchmarks/linear_sweep.py              # 10,000 x 512 train features
-    python benchmarks/linear_sweep.py --full       # CIFAR-sized: 50,000 x 512
-    python benchmarks/linear_sweep.py --threads 1  # same CPU thread count for both
+    python benchmarks/linear_sweep.py                      # both protocols, 10,000 x 512
+    python benchmarks/linear_sweep.py --protocol paper     # one protocol
+    python benchmarks/linear_sweep.py --full               # CIFAR-sized: 50,000 x 512
+    python benchmarks/linear_sweep.py --threads 1          # same CPU thread count for both
 """
 
 from __future__ import annotations
@@ -41,21 +48,39 @@ def gaussian_mixture(
 def sklearn_sweep(
     x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
     x_full: np.ndarray, y_full: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    grid: list[float], max_iter: int, tol: float,
+    grid: list[float], max_iter: int, tol: float, protocol: str = "fast",
 ) -> tuple[float, float]:
-    """The same protocol with scikit-learn (``C = 1 / (n * l2)``); returns (best l2, test acc)."""
-    model = LogisticRegression(solver="lbfgs", warm_start=True, max_iter=max_iter, tol=tol)
-    scores = []
+    """The same protocol with scikit-learn; returns (best grid value, test accuracy).
+
+    ``fast``: ``C = 1 / (n * l2)``, strong to weak. ``paper``: ``C = 1 / (2 w)`` on
+    ``[x, 1]`` without a separate intercept (so the bias is penalised), weak to strong,
+    the refit warm-started from the best weight's solution.
+    """
+    paper = protocol == "paper"
+    if paper:
+        x_train, x_val, x_full, x_test = (np.hstack([a, np.ones((len(a), 1), a.dtype)])
+                                          for a in (x_train, x_val, x_full, x_test))
+    model = LogisticRegression(solver="lbfgs", warm_start=True, max_iter=max_iter, tol=tol,
+                               fit_intercept=not paper)
+
+    def c_of(value: float, rows: int) -> float:
+        return 1.0 / (2.0 * value) if paper else 1.0 / (rows * value)
+
+    best: tuple[float, float, np.ndarray] | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for l2 in sorted(grid, reverse=True):
-            model.set_params(C=1.0 / (len(y_train) * l2))
+        for value in sorted(grid, reverse=not paper):
+            model.set_params(C=c_of(value, len(y_train)))
             model.fit(x_train, y_train)
-            scores.append(((model.predict(x_val) == y_val).mean(), l2))
-        best_l2 = max(scores, key=lambda s: s[0])[1]
-        model.set_params(C=1.0 / (len(y_full) * best_l2))
+            score = (model.predict(x_val) == y_val).mean()
+            if best is None or score > best[0]:
+                best = (score, value, model.coef_.copy())
+        assert best is not None
+        if paper:
+            model.coef_ = best[2]
+        model.set_params(C=c_of(best[1], len(y_full)))
         model.fit(x_full, y_full)
-    return best_l2, float((model.predict(x_test) == y_test).mean())
+    return best[1], float((model.predict(x_test) == y_test).mean())
 
 
 def extraction_speed(image_size: int, num_images: int, batch_size: int) -> float:
@@ -78,8 +103,11 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--protocol", choices=["paper", "fast", "both"], default="both")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="override the protocol's limit (paper 5000, fast 100)")
+    parser.add_argument("--tol", type=float, default=None,
+                        help="override the protocol's tolerance (paper 1e-10, fast 1e-4)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--extract-images", type=int, default=512)
@@ -95,30 +123,42 @@ def main() -> None:
     x_trainval, y_trainval, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     grid = l2_grid()
     print(f"features: train+val {n_train} x {args.dim}, test {args.test}, {args.classes} classes; "
-          f"{len(grid)} L2 weights; max_iter={args.max_iter}, tol={args.tol}; "
-          f"torch threads={torch.get_num_threads()}")
-
-    start = time.perf_counter()
-    ours = linear_probe(x_trainval, y_trainval, x_test, y_test, grid=grid, max_iter=args.max_iter,
-                        tolerance=args.tol, device=args.device)
-    t_ours = time.perf_counter() - start
-    print(f"moeheads ({args.device}): {t_ours:8.2f} s  best l2={ours.l2:.3g}  "
-          f"val={ours.val_accuracy:.4f}  test={ours.test_accuracy:.4f}")
-
-    if not args.skip_sklearn:
-        train_idx, val_idx = split_validation(len(y_trainval))
-        xt, xv = standardize(x_trainval[train_idx], x_trainval[val_idx])
-        xf, xs = standardize(torch.cat([x_trainval[train_idx], x_trainval[val_idx]]), x_test)
-        yt, yv = y_trainval[train_idx], y_trainval[val_idx]
+          f"{len(grid)} L2 weights; torch threads={torch.get_num_threads()}")
+    protocols = ["paper", "fast"] if args.protocol == "both" else [args.protocol]
+    rows = []
+    for protocol in protocols:
+        max_iter = args.max_iter or (5000 if protocol == "paper" else 100)
+        tol = args.tol or (1e-10 if protocol == "paper" else 1e-4)
         start = time.perf_counter()
-        sk_l2, sk_test = sklearn_sweep(
-            xt.numpy(), yt.numpy(), xv.numpy(), yv.numpy(),
-            xf.numpy(), torch.cat([yt, yv]).numpy(), xs.numpy(), y_test.numpy(),
-            grid, args.max_iter, args.tol,
-        )
-        t_sk = time.perf_counter() - start
-        print(f"scikit-learn:   {t_sk:8.2f} s  best l2={sk_l2:.3g}  test={sk_test:.4f}")
-        print(f"speed-up (scikit-learn / moeheads): {t_sk / t_ours:.2f}x")
+        ours = linear_probe(x_trainval, y_trainval, x_test, y_test, variant=protocol,
+                            grid=grid, max_iter=max_iter, tolerance=tol, device=args.device)
+        t_ours = time.perf_counter() - start
+        row = [protocol, f"{max_iter}", f"{tol:g}", f"{t_ours:.2f}",
+               f"{ours.l2:.3g}", f"{ours.test_accuracy:.4f}"]
+        if not args.skip_sklearn:
+            train_idx, val_idx = split_validation(len(y_trainval))
+            xt, xv = x_trainval[train_idx], x_trainval[val_idx]
+            xf, xs = torch.cat([xt, xv]), x_test
+            if protocol == "fast":
+                xt, xv = standardize(xt, xv)
+                xf, xs = standardize(xf, xs)
+            yt, yv = y_trainval[train_idx], y_trainval[val_idx]
+            start = time.perf_counter()
+            sk_value, sk_test = sklearn_sweep(
+                xt.numpy(), yt.numpy(), xv.numpy(), yv.numpy(),
+                xf.numpy(), torch.cat([yt, yv]).numpy(), xs.numpy(), y_test.numpy(),
+                grid, max_iter, tol, protocol,
+            )
+            t_sk = time.perf_counter() - start
+            row += [f"{t_sk:.2f}", f"{sk_value:.3g}", f"{sk_test:.4f}", f"{t_sk / t_ours:.2f}x"]
+        rows.append(row)
+    header = ["protocol", "max_iter", "tol", f"moeheads s ({args.device})", "best", "test"]
+    if not args.skip_sklearn:
+        header += ["sklearn s", "best", "test", "speed-up (sklearn / moeheads)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
     if args.extract_images:
         ips = extraction_speed(96, args.extract_images, batch_size=128)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +96,7 @@ def torchvision_backbone(
     zero_init_residual: bool = True,
     small_images: bool = False,
     weights: str | None = None,
+    conv_init: Literal["torchvision", "pytorch"] = "torchvision",
 ) -> Backbone:
     """Any torchvision classification model (``torchvision:<model>``), classifier removed.
 
@@ -104,6 +105,11 @@ def torchvision_backbone(
         zero_init_residual: ResNets: zero-init the last BN of each residual block.
         small_images: ResNets: a 3x3 stride-1 stem without max-pool (CIFAR-style).
         weights: Pretrained weight name for ``torchvision.models.get_model`` (needs a download).
+        conv_init: ``torchvision``: the constructor's initialisation (ResNets: kaiming-normal,
+            fan-out); ``pytorch``: every convolution reset to PyTorch's default
+            (kaiming-uniform with ``a = sqrt(5)``, about 2.5x smaller std), as STAR's
+            authors do after building the ResNet. BatchNorm (``zero_init_residual``
+            included) is left as built. Ignored with pretrained ``weights``.
     """
     import torchvision
 
@@ -131,6 +137,10 @@ def torchvision_backbone(
     else:
         net = _remove_classifier(net)
         feature_dim = infer_feature_dim(net, image_size=224)
+    if conv_init == "pytorch" and weights is None:
+        for layer in net.modules():
+            if isinstance(layer, nn.Conv2d):
+                layer.reset_parameters()
     return Backbone(net, feature_dim, name=f"torchvision:{model}")
 
 

@@ -1,3 +1,4 @@
+import math
 import sys
 
 import pytest
@@ -69,3 +70,25 @@ def test_timm_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "timm", None)  # makes `import timm` fail
     with pytest.raises(ConfigError, match=r"moeheads\[timm\]"):
         BACKBONES.create("timm", model="resnet18")
+
+
+@pytest.mark.parametrize("conv_init", ["torchvision", "pytorch"])
+def test_conv_init_per_layer_std(conv_init: str) -> None:
+    """``pytorch``: kaiming-uniform a=sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    std 1/sqrt(3 fan_in); ``torchvision``: kaiming-normal fan-out, std sqrt(2 / fan_out)."""
+    torch.manual_seed(0)
+    backbone = create_backbone("torchvision:resnet18", conv_init=conv_init)
+    convs = [m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 20
+    for conv in convs:
+        w = conv.weight.detach()
+        fan_in = w[0].numel()
+        fan_out = w.shape[0] * w[0, 0].numel()
+        if conv_init == "pytorch":
+            expected = 1 / math.sqrt(3 * fan_in)
+            assert float(w.abs().max()) <= 1 / math.sqrt(fan_in)
+        else:
+            expected = math.sqrt(2 / fan_out)
+        assert float(w.std()) == pytest.approx(expected, rel=0.05)
+    bn = backbone.module.layer1[0].bn2  # zero_init_residual survives the reset
+    assert float(bn.weight.detach().abs().sum()) == 0.0

@@ -12,16 +12,22 @@ from typing import Literal
 import numpy as np
 
 from moeheads.data.arrays import ArrayImages
-from moeheads.data.base import ImageDataset, missing_data
+from moeheads.data.base import ConcatImages, ImageDataset, missing_data
 from moeheads.data.catalog import DATASETS
 from moeheads.data.cifar import cifar_folder, read_cifar
 from moeheads.data.folder import image_folder, no_download
 from moeheads.data.splits import select_classes
+from moeheads.errors import DataError
 
 FEWSHOT_SUITE: tuple[str, ...] = ("cub200", "fc100", "plant_disease")
 """Registered names of the few-shot datasets."""
 
 FewShotSplit = Literal["train", "val", "test"]
+
+PAPER_POOLS: dict[str, str] = {"cub200": "all", "fc100": "test", "plant_disease": "all"}
+"""The split each few-shot dataset draws episodes from in AugSelf's evaluation (which STAR
+uses): CUB-200 and Plant Disease pool all their classes (their train and test folders
+together), FC100 uses its 20 test classes."""
 
 FC100_SUPERCLASSES: dict[str, tuple[int, ...]] = {
     "train": (1, 2, 3, 4, 5, 6, 9, 10, 15, 17, 18, 19),
@@ -45,7 +51,7 @@ def cub_split_classes(split: FewShotSplit, num_classes: int = 200) -> list[int]:
 @DATASETS.register("cub200")
 def cub200(
     root: Path,
-    split: FewShotSplit = "test",
+    split: FewShotSplit | Literal["all"] = "test",
     download: bool = False,
     skip_corrupt: bool = False,
 ) -> ImageDataset:
@@ -53,7 +59,8 @@ def cub200(
 
     Args:
         root: The folder holding ``CUB_200_2011/`` (or ``CUB_200_2011`` itself).
-        split: ``train`` (100 classes), ``val`` (50) or ``test`` (50).
+        split: ``train`` (100 classes), ``val`` (50), ``test`` (50) or ``all`` (all 200
+            classes, every image: AugSelf's few-shot pool).
         download: Not supported (raises DataError).
         skip_corrupt: Skip unreadable images (counted) instead of raising.
     """
@@ -62,6 +69,8 @@ def cub200(
     root = Path(root)
     folder = root if root.name == "CUB_200_2011" else root / "CUB_200_2011"
     full = image_folder(folder / "images", "cub200", CUB_OBTAIN, skip_corrupt, False, CUB_LAYOUT)
+    if split == "all":
+        return full
     return select_classes(full, cub_split_classes(split, full.num_classes))
 
 
@@ -94,7 +103,7 @@ def fc100(
 @DATASETS.register("plant_disease")
 def plant_disease(
     root: Path,
-    split: Literal["test"] = "test",
+    split: Literal["test", "all"] = "test",
     download: bool = False,
     skip_corrupt: bool = False,
 ) -> ImageDataset:
@@ -102,14 +111,21 @@ def plant_disease(
 
     Args:
         root: The folder holding ``plant_disease/`` (class folders, or a ``train/`` folder of them).
-        split: Only ``test``: every class is used for evaluation.
+        split: ``test``: the class folders (of ``train/`` when there is one); ``all``: the
+            ``train/`` and ``test/`` folders pooled (AugSelf's few-shot pool).
         download: Not supported (raises DataError).
         skip_corrupt: Skip unreadable images (counted) instead of raising.
     """
-    del split
     if download:
         raise no_download("plant_disease", PLANT_OBTAIN)
     folder = Path(root) / "plant_disease"
+    parts = [folder / sub for sub in ("train", "test") if (folder / sub).is_dir()]
+    if split == "all" and len(parts) == 2:
+        pooled = [image_folder(p, "plant_disease", PLANT_OBTAIN, skip_corrupt, False,
+                               PLANT_LAYOUT) for p in parts]
+        if pooled[0].classes != pooled[1].classes:
+            raise DataError(f"plant_disease: {parts[0]} and {parts[1]} hold different classes")
+        return ConcatImages(pooled)
     if (folder / "train").is_dir():
         folder = folder / "train"
     if not folder.is_dir():

@@ -13,7 +13,7 @@ from torch.utils.data import Subset
 from moeheads.config import Component
 from moeheads.errors import ConfigError
 from moeheads.eval.loading import TrainedModel
-from moeheads.numerics.features import FeatureSet, extract_features
+from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
 from moeheads.rundir.build import build_dataset
 
 #: A dataset named alone (``cifar10``) or with options (``{name: folder, root: data/x}``).
@@ -85,13 +85,18 @@ class EvalContext:
     def features(
         self, component: Component, options: StageOptions, max_images: int | None = None
     ) -> FeatureSet:
-        """Backbone features of a dataset, extracted once and cached."""
+        """Backbone features of a dataset, extracted once and cached.
+
+        Images are resized with the stage's ``interpolation`` option where it has one
+        (bilinear otherwise) and normalised with the recipe's view statistics.
+        """
         views = self.recipe.views
+        interpolation = getattr(options, "interpolation", "bilinear")
         key = json.dumps({"dataset": component.model_dump(mode="json"), "max": max_images},
                          sort_keys=True, default=str)
         return extract_features(
             self.trained.backbone, self.dataset(component, max_images),
             batch_size=options.batch_size, device=self.device, num_workers=options.num_workers,
-            image_size=views.size, mean=views.mean, std=views.std,
+            transform=EvalTransform(views.size, interpolation), mean=views.mean, std=views.std,
             cache_dir=self.eval_dir / "cache", cache_key=key,
         )

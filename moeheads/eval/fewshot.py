@@ -1,18 +1,25 @@
 """Few-shot evaluation: N-way K-shot episodes solved by logistic regression on frozen features.
 
 Each episode draws ``N`` distinct classes, then ``K`` support and ``Q`` query rows per
-class with no row in both. Features are L2-normalised and a logistic regression is
-fitted on the support rows with ``l2 = 1 / (N K)`` by default, which is
-scikit-learn's default ``C = 1`` (the protocol of Tian et al., "Rethinking
-Few-Shot Image Classification", 2020). Many episodes are fitted at once as one
-batched L-BFGS problem ``[E, N K, d]``. The result is the mean query accuracy and
-its 95% confidence interval ``1.96 * std / sqrt(E)`` (population std over episodes).
+class with no row in both. Two variants fit the support rows:
+
+* ``paper`` (the default; AugSelf's few-shot evaluation, which STAR uses):
+  scikit-learn's ``LogisticRegression(solver="liblinear", C=1)`` on the raw features,
+  i.e. one-vs-rest binary L2 logistic regressions with the intercept penalised
+  (:mod:`moeheads.eval.ovr_logistic`, equal to scikit-learn's episode by episode);
+* ``fast`` (moeheads' earlier variant): L2-normalised features and one multinomial
+  logistic regression with ``l2 = 1 / (N K)`` on the mean loss (the protocol of Tian
+  et al., "Rethinking Few-Shot Image Classification", 2020), by batched L-BFGS.
+
+Many episodes are fitted at once. The result is the mean query accuracy and its 95%
+confidence interval ``1.96 * std / sqrt(E)`` (population std over episodes).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +27,7 @@ from torch import Tensor
 
 from moeheads.errors import ConfigError, DataError
 from moeheads.eval.logistic import fit_logistic
+from moeheads.eval.ovr_logistic import fit_ovr_logistic, ovr_decision
 
 
 @dataclass
@@ -108,8 +116,10 @@ def fewshot_eval(
     shots: int = 1,
     queries: int = 16,
     num_episodes: int = 2000,
+    variant: Literal["paper", "fast"] = "paper",
+    c: float = 1.0,
     l2: float | None = None,
-    normalize: bool = True,
+    normalize: bool | None = None,
     max_iter: int = 100,
     episodes_per_batch: int = 250,
     seed: int = 0,
@@ -123,9 +133,12 @@ def fewshot_eval(
         shots: Support rows per class (K).
         queries: Query rows per class (Q).
         num_episodes: Number of episodes (E).
-        l2: L2 weight on the mean loss; ``1 / (N K)`` (scikit-learn's ``C = 1``) by default.
-        normalize: L2-normalise the features first.
-        max_iter: Most L-BFGS iterations per batch of episodes.
+        variant: ``paper`` (one-vs-rest, liblinear's problem) or ``fast`` (multinomial).
+        c: ``paper``: scikit-learn's ``C``.
+        l2: ``fast``: L2 weight on the mean loss; ``1 / (N K)`` by default.
+        normalize: L2-normalise the features first (``None``: only for ``fast``).
+        max_iter: ``fast``: most L-BFGS iterations per batch of episodes; ``paper``:
+            most Newton iterations.
         episodes_per_batch: Episodes fitted together (bounds memory).
         seed: Seed of the episode sampler.
 
@@ -139,7 +152,11 @@ def fewshot_eval(
     if features.dim() != 2 or labels.shape != features.shape[:1]:
         raise DataError(f"features {tuple(features.shape)} and labels {tuple(labels.shape)} "
                         "do not match")
+    if variant not in ("paper", "fast"):
+        raise ConfigError(f"variant must be 'paper' or 'fast', got {variant!r}")
+    paper = variant == "paper"
     episodes = sample_episodes(labels, num_episodes, ways, shots, queries, seed)
+    normalize = not paper if normalize is None else normalize
     x = F.normalize(features.float(), dim=1) if normalize else features.float()
     l2 = 1.0 / (ways * shots) if l2 is None else l2
     # Within an episode, class i of the support/query blocks has local label i.
@@ -150,9 +167,14 @@ def fewshot_eval(
         support = episodes.support[start:start + episodes_per_batch].to(x.device)
         query = episodes.query[start:start + episodes_per_batch].to(x.device)
         e = len(support)
-        model = fit_logistic(x[support.flatten(1)], support_y.expand(e, -1), ways, l2,
-                             max_iter=max_iter)
-        predictions = model.predict(x[query.flatten(1)])
+        if paper:
+            support_x = x[support.flatten(1)]
+            beta = fit_ovr_logistic(support_x, support_y.expand(e, -1), ways, c, max_iter)
+            predictions = ovr_decision(support_x, beta, x[query.flatten(1)]).argmax(-1)
+        else:
+            model = fit_logistic(x[support.flatten(1)], support_y.expand(e, -1), ways, l2,
+                                 max_iter=max_iter)
+            predictions = model.predict(x[query.flatten(1)])
         accuracies.append((predictions == query_y).float().mean(dim=1))
     per_episode = torch.cat(accuracies).cpu()
     return FewShotResult(float(per_episode.mean()), confidence_interval(per_episode),

@@ -1,16 +1,27 @@
 """Linear transfer probe: logistic regression on frozen features with a swept L2 weight.
 
-The protocol (STAR's linear transfer evaluation, as in Kornblith et al.'s "Do Better
-ImageNet Models Transfer Better?"): features are standardised with the statistics
-of the rows being fitted, a multinomial logistic regression is fitted with
-full-batch L-BFGS for each of 45 log-spaced L2 weights in ``[1e-6, 1e5]``, from the
-strongest to the weakest, each warm-started from the previous solution (and its
-L-BFGS curvature memory, see :class:`~moeheads.eval.logistic.LogisticSolver`); the
-weight with the best validation accuracy is kept, the model is refitted on
-train + validation and scored on the test split.
+Two variants of the protocol, both sweeping 45 log-spaced L2 weights in ``[1e-6, 1e5]`` with
+full-batch L-BFGS on a validation split, keeping the weight with the best validation
+accuracy, refitting on train + validation and scoring the test split:
 
-The L2 weight ``l2`` multiplies ``1/2 ||W||^2`` added to the *mean* cross-entropy
-(see :mod:`moeheads.eval.logistic`; scikit-learn's ``C = 1 / (n * l2)``).
+* ``paper`` (the default; AugSelf's linear evaluation, which STAR uses): raw
+  features (no standardisation); the objective is the *summed* cross-entropy plus
+  ``w (||W||^2 + ||b||^2)`` (the bias is penalised); the weights are swept from the
+  weakest to the strongest, each fit warm-started from the previous solution; L-BFGS
+  runs up to 5000 iterations with gradient tolerance 1e-10 on the summed objective
+  (history 100, strong-Wolfe line search, no stop on small changes).
+* ``fast`` (moeheads' earlier, faster variant): features standardised with the
+  statistics of the rows being fitted; the *mean* cross-entropy plus
+  ``l2 / 2 ||W||^2`` (bias free), swept from the strongest weight to the weakest,
+  100 iterations at tolerance 1e-4.
+
+How the scales relate, for ``n`` fitted rows: the paper's ``w`` is ``l2 = 2 w / n``
+of the solver's mean-loss convention (:mod:`moeheads.eval.logistic`, with the bias
+penalised), and scikit-learn's ``C = 1 / (2 w)`` (with the intercept as a penalised
+constant feature); the fast variant's ``l2`` is scikit-learn's ``C = 1 / (n * l2)``.
+The same grid value therefore means a much weaker penalty in the paper protocol
+(``2 / n`` times the fast one). ``l2`` in the result is the swept grid value
+(``w`` for ``paper``, ``l2`` for ``fast``).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -37,7 +49,7 @@ class LinearProbeResult:
     """Outcome of :func:`linear_probe`.
 
     Attributes:
-        l2: The chosen L2 weight.
+        l2: The chosen L2 weight (the grid value: ``w`` for ``paper``, ``l2`` for ``fast``).
         val_curve: ``(l2, validation accuracy)`` for every swept weight, in sweep order.
         val_accuracy: Validation accuracy at the chosen weight.
         test_accuracy: Test accuracy of the model refitted on train + validation.
@@ -90,10 +102,11 @@ def linear_probe(
     val_labels: Tensor | None = None,
     *,
     metric: str = "top1",
+    variant: Literal["paper", "fast"] = "paper",
     grid: list[float] | None = None,
     val_fraction: float = 0.2,
-    max_iter: int = 100,
-    tolerance: float = 1e-4,
+    max_iter: int | None = None,
+    tolerance: float | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
 ) -> LinearProbeResult:
@@ -108,10 +121,14 @@ def linear_probe(
             training rows (seeded) are held out instead.
         val_labels: Validation labels (with ``val_features``).
         metric: ``"top1"`` or ``"mean_per_class"``.
+        variant: ``paper`` (AugSelf's protocol, see the module docstring) or ``fast``.
         grid: L2 weights to sweep; :func:`l2_grid` (45 values in [1e-6, 1e5]) by default.
         val_fraction: Share of training rows held out when no validation split is given.
-        max_iter: Most L-BFGS iterations per weight.
-        tolerance: L-BFGS gradient tolerance (largest gradient entry, mean loss).
+        max_iter: Most L-BFGS iterations per weight (``None``: 5000 for ``paper``, 100
+            for ``fast``).
+        tolerance: L-BFGS gradient tolerance, on the largest gradient entry of the
+            summed objective for ``paper`` (``None``: 1e-10) and of the mean one for
+            ``fast`` (``None``: 1e-4).
         device: Where to fit; the features' device by default.
         seed: Seed of the validation split.
 
@@ -140,26 +157,44 @@ def linear_probe(
         x_val, y_val = prepare(val_features), prepare(val_labels).long()
     _check_features(x_train, y_train, x_val, y_val, x_test, y_test)
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
-    weights = sorted(grid or l2_grid(), reverse=True)
-    solve = {"max_iter": max_iter, "tolerance": tolerance}
+    if variant not in ("paper", "fast"):
+        raise ConfigError(f"variant must be 'paper' or 'fast', got {variant!r}")
+    paper = variant == "paper"
+    iterations = max_iter if max_iter is not None else (5000 if paper else 100)
+    tol = tolerance if tolerance is not None else (1e-10 if paper else 1e-4)
+    weights = sorted(grid or l2_grid(), reverse=not paper)
+    full_x_raw, full_y = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
+    if paper:
+        fit_x, val_x, full_x, test_x = x_train, x_val, full_x_raw, x_test
+    else:
+        fit_x, val_x = standardize(x_train, x_val)
+        full_x, test_x = standardize(full_x_raw, x_test)
 
-    fit_x, val_x = standardize(x_train, x_val)
-    solver = LogisticSolver(fit_x, y_train, num_classes, **solve)
+    def options(rows: int) -> dict:
+        if not paper:
+            return {"max_iter": iterations, "tolerance": tol}
+        # the summed objective's gradient is n times the mean one's
+        return {"max_iter": iterations, "tolerance": tol / rows, "history_size": 100,
+                "penalize_bias": True, "tolerance_change": 1e-9}
+
+    def solver_l2(value: float, rows: int) -> float:
+        return 2.0 * value / rows if paper else value
+
+    solver = LogisticSolver(fit_x, y_train, num_classes, **options(len(y_train)))
     best: tuple[float, float, LogisticModel] | None = None
     curve: list[tuple[float, float]] = []
-    for l2 in weights:
-        model = solver.fit(l2)
-        curve.append((l2, accuracy(model.predict(val_x), y_val, metric)))
+    for value in weights:
+        model = solver.fit(solver_l2(value, len(y_train)))
+        curve.append((value, accuracy(model.predict(val_x), y_val, metric)))
         if best is None or curve[-1][1] > best[1]:
-            best = (l2, curve[-1][1], model)
+            best = (value, curve[-1][1], model)
     assert best is not None
-    best_l2, best_val, best_model = best
+    best_value, best_val, best_model = best
 
-    full_x, test_x = standardize(torch.cat([x_train, x_val]), x_test)
-    full_y = torch.cat([y_train, y_val])
-    final = fit_logistic(full_x, full_y, num_classes, best_l2, init=best_model, **solve)
+    final = fit_logistic(full_x, full_y, num_classes, solver_l2(best_value, len(full_y)),
+                         init=best_model, **options(len(full_y)))
     test_acc = accuracy(final.predict(test_x), y_test, metric)
-    return LinearProbeResult(best_l2, curve, best_val, test_acc, metric)
+    return LinearProbeResult(best_value, curve, best_val, test_acc, metric)
 
 
 def _prepare(device: torch.device) -> Callable[[Tensor], Tensor]:

@@ -5,6 +5,8 @@ penalty on the weights (the bias is not penalised)::
 
     loss(W, b) = mean_i CE(x_i W + b, y_i) + l2 / 2 * ||W||^2
 
+(``penalize_bias=True`` adds ``l2 / 2 * ||b||^2``: then ``l2 = 2 w / n`` is AugSelf's
+``sum_i CE + w (||W||^2 + ||b||^2)`` divided by ``n``.)
 scikit-learn's ``LogisticRegression`` minimises ``C * sum_i CE + 1/2 ||W||^2``,
 which has the same minimiser when ``C = 1 / (n * l2)`` (``n`` training rows).
 
@@ -68,6 +70,8 @@ class LogisticSolver:
         max_iter: Most L-BFGS iterations per fit.
         tolerance: Stop when the largest absolute gradient entry is below this.
         history_size: L-BFGS memory (number of curvature pairs kept).
+        penalize_bias: Add ``l2 / 2 * ||b||^2`` too (AugSelf's protocol penalises the bias).
+        tolerance_change: L-BFGS's ``tolerance_change`` (0 never stops on small changes).
     """
 
     def __init__(
@@ -80,8 +84,12 @@ class LogisticSolver:
         max_iter: int = 100,
         tolerance: float = 1e-4,
         history_size: int = 10,
+        penalize_bias: bool = False,
+        tolerance_change: float = 1e-9,
     ) -> None:
         self.single = x.dim() == 2
+        self.penalize_bias = penalize_bias
+        self.tolerance_change = tolerance_change
         xb = x.unsqueeze(0) if self.single else x
         yb = y.unsqueeze(0) if self.single else y
         if xb.dim() != 3 or yb.shape != xb.shape[:2]:
@@ -107,7 +115,7 @@ class LogisticSolver:
             raise ConfigError(f"l2 must be >= 0, got {l2}")
         if self.optimizer is None or self.l2 is None or not self._retarget(l2 - self.l2):
             self.optimizer = torch.optim.LBFGS(
-                [self.weight, self.bias], lr=1.0, tolerance_change=1e-9,
+                [self.weight, self.bias], lr=1.0, tolerance_change=self.tolerance_change,
                 line_search_fn="strong_wolfe", **self.options,
             )
         self.l2 = l2
@@ -126,6 +134,9 @@ class LogisticSolver:
             residual = (log_probs.exp() - onehot) / self.n
             weight.grad = torch.bmm(residual, self.x).add_(weight, alpha=l2)
             self.bias.grad = residual.sum(dim=2, keepdim=True)
+            if self.penalize_bias:
+                loss = loss + 0.5 * l2 * self.bias.square().sum()
+                self.bias.grad.add_(self.bias, alpha=l2)
         return loss
 
     def _retarget(self, delta: float) -> bool:
@@ -135,7 +146,8 @@ class LogisticSolver:
         keys = ("old_dirs", "old_stps", "ro", "H_diag", "d", "t", "prev_flat_grad")
         if any(state.get(key) is None for key in keys):
             return False
-        k = self.weight.numel()  # the weights come first in the flat parameter vector
+        # the weights come first in the flat parameter vector; the bias follows
+        k = self.weight.numel() + (self.bias.numel() if self.penalize_bias else 0)
         pairs = []
         for y, s in zip(state["old_dirs"], state["old_stps"], strict=True):
             y[:k].add_(s[:k], alpha=delta)
@@ -147,7 +159,10 @@ class LogisticSolver:
         state["ro"] = [1.0 / float(y.dot(s)) for y, s in pairs]
         y, s = pairs[-1]
         state["H_diag"] = y.dot(s) / y.dot(y)
-        previous = self.weight.detach().flatten() - state["d"][:k] * state["t"]
+        current = [self.weight.detach().flatten()]
+        if self.penalize_bias:
+            current.append(self.bias.detach().flatten())
+        previous = torch.cat(current) - state["d"][:k] * state["t"]
         state["prev_flat_grad"][:k].add_(previous, alpha=delta)
         return True
 
@@ -162,6 +177,8 @@ def fit_logistic(
     max_iter: int = 100,
     tolerance: float = 1e-4,
     history_size: int = 10,
+    penalize_bias: bool = False,
+    tolerance_change: float = 1e-9,
 ) -> LogisticModel:
     """Fit multinomial logistic regression(s) with full-batch L-BFGS (strong-Wolfe line search).
 
@@ -174,6 +191,8 @@ def fit_logistic(
         max_iter: Most L-BFGS iterations.
         tolerance: Stop when the largest absolute gradient entry is below this.
         history_size: L-BFGS memory (number of curvature pairs kept).
+        penalize_bias: Penalise the bias too (``l2 / 2 * ||b||^2``).
+        tolerance_change: L-BFGS's ``tolerance_change``.
 
     Returns:
         The fitted model, shaped like the input (batched or not).
@@ -185,7 +204,8 @@ def fit_logistic(
         [0, 0, 1, 1]
     """
     solver = LogisticSolver(x, y, num_classes, init=init, max_iter=max_iter, tolerance=tolerance,
-                            history_size=history_size)
+                            history_size=history_size, penalize_bias=penalize_bias,
+                            tolerance_change=tolerance_change)
     return solver.fit(l2)
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from moeheads.config import Component
 from moeheads.data import DATASETS, FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
+from moeheads.data.fewshot import PAPER_POOLS
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.fewshot import fewshot_eval
 from moeheads.eval.linear import linear_probe
+from moeheads.eval.paper_splits import PAPER_SPLITS, paper_split
 from moeheads.eval.stages import stage
 from moeheads.numerics.knn import knn_classify
 
@@ -145,12 +147,19 @@ class LinearOptions(StageOptions, PROTOCOLS.get("linear").options):  # type: ign
         in_domain: A dataset with ``train`` and ``test`` splits (``val_fraction`` of
             train is held out), reported apart from the mean.
         max_images: Use at most this many images of each split.
+        splits: ``paper``: AugSelf's validation split sizes and seeds for the datasets
+            it splits at random (`moeheads.eval.paper_splits`; the official training
+            data, or an in-domain dataset's ``train``, is split), the dataset's own
+            ``val`` otherwise; ``dataset``: every dataset's own ``train`` / ``val``.
+        interpolation: Resizing of the evaluation images (``bicubic``: AugSelf's).
     """
 
     datasets: list[DatasetRef] = Field(default_factory=lambda: list(TRANSFER_SUITE))
     root: Path | None = None
     in_domain: DatasetRef | None = None
     max_images: int | None = Field(None, ge=1)
+    splits: Literal["paper", "dataset"] = "paper"
+    interpolation: Literal["bicubic", "bilinear"] = "bicubic"
 
     @model_validator(mode="after")
     def _named_data(self) -> LinearOptions:
@@ -165,18 +174,30 @@ class LinearOptions(StageOptions, PROTOCOLS.get("linear").options):  # type: ign
 
 def _probe(ctx: EvalContext, o: LinearOptions, ref: DatasetRef, splits: tuple[str, ...]
            ) -> dict[str, Any]:
-    parts = [ctx.features(as_component(ref, o.root, s), o, o.max_images) for s in splits]
     name = as_component(ref).name
+    paper_split_of = None
+    if o.splits == "paper" and name in PAPER_SPLITS:
+        # AugSelf's random split of the training data: trainval (or train in-domain), test
+        paper_split_of = "trainval" if "val" in splits else "train"
+        splits = (paper_split_of, "test")
+    parts = [ctx.features(as_component(ref, o.root, s), o, o.max_images) for s in splits]
     options = core_options(o, "linear", "metric", "device")
     options["metric"] = TRANSFER_METRICS.get(name, o.metric)
     options["device"] = o.device or ctx.device
     train, test, *val = parts
+    images = {s: len(p.labels) for s, p in zip(splits, parts, strict=True)}
+    if paper_split_of is not None:
+        train_idx, val_idx = paper_split(name, len(train.labels))
+        features, labels = train.features, train.labels
+        train = train._replace(features=features[train_idx], labels=labels[train_idx])
+        val = [train._replace(features=features[val_idx], labels=labels[val_idx])]
+        images = {"train": len(train_idx), "val": len(val_idx), "test": len(test.labels)}
     val_args = (val[0].features, val[0].labels) if val else ()
     result = linear_probe(train.features, train.labels, test.features, test.labels, *val_args,
                           **options)
     return {"metric": result.metric, "test_accuracy": result.test_accuracy,
-            "val_accuracy": result.val_accuracy, "l2": result.l2,
-            "images": {s: len(p.labels) for s, p in zip(splits, parts, strict=True)}}
+            "val_accuracy": result.val_accuracy, "l2": result.l2, "variant": o.variant,
+            "images": images}
 
 
 @stage("linear", LinearOptions)
@@ -204,16 +225,21 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
     Attributes:
         datasets: Datasets to draw episodes from (the few-shot suite by default).
         root: The folder holding every dataset's files (where an entry names none).
-        split: The split episodes are drawn from.
+        split: The split episodes are drawn from; ``None``: AugSelf's pool of each
+            dataset (`moeheads.data.fewshot.PAPER_POOLS`: all CUB-200 and Plant
+            Disease classes, FC100's test classes) for the ``paper`` variant, ``test``
+            for ``fast``.
         shots: Support images per class; one evaluation per value.
         max_images: Use at most this many images of the split.
+        interpolation: Resizing of the evaluation images (``bicubic``: AugSelf's).
     """
 
     datasets: list[DatasetRef] = Field(default_factory=lambda: list(FEWSHOT_SUITE))
     root: Path | None = None
-    split: str = "test"
+    split: str | None = None
     shots: list[int] = Field(default_factory=lambda: [1, 5])  # type: ignore[assignment]
     max_images: int | None = Field(None, ge=1)
+    interpolation: Literal["bicubic", "bilinear"] = "bicubic"
 
     @model_validator(mode="after")
     def _named_data(self) -> FewShotOptions:
@@ -225,7 +251,12 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
 @stage("fewshot", FewShotOptions)
 def run_fewshot(ctx: EvalContext, o: FewShotOptions) -> dict[str, Any]:
     """N-way K-shot accuracy with a 95% confidence interval, per dataset and K."""
-    components = [as_component(d, o.root, o.split) for d in o.datasets]
+    def split_of(ref: DatasetRef) -> str:
+        if o.split is not None:
+            return o.split
+        return PAPER_POOLS.get(as_component(ref).name, "test") if o.variant == "paper" else "test"
+
+    components = [as_component(d, o.root, split_of(d)) for d in o.datasets]
     options = core_options(o, "fewshot", "shots")
     details: dict[str, dict[str, Any]] = {}
     summary: dict[str, float] = {}

@@ -31,6 +31,8 @@ class EquiModLoss(PredictiveEquivariantLoss):
         hidden_dim: Hidden width of phi.
         temperature: NT-Xent temperature.
         gather_distributed: Gather targets and predictions from all ranks.
+        predictor_norm: ``per_view`` (default: each view's own BatchNorm statistics in
+            the predictor, as the authors' per-view calls) or ``joint``.
 
     Example:
         >>> import torch

@@ -15,13 +15,14 @@ in the predictor.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError, ShapeError
+from moeheads.grouped_norm import grouped_batch_norm
 from moeheads.losses.base import LossOutput, TaskInputs, TaskLoss, check_embeddings
 from moeheads.losses.mlp import mlp
 from moeheads.losses.ntxent import nt_xent
@@ -32,7 +33,11 @@ class EquivariantPredictor(nn.Module):
 
     ``psi = Linear(P, param_embed_dim)``;
     ``phi = Linear(D + param_embed_dim, hidden, no bias)-BN-ReLU-Linear(hidden, hidden,
-    no bias)-BN-ReLU-Linear(hidden, D)``. BatchNorm sees all ``V*B`` rows at once.
+    no bias)-BN-ReLU-Linear(hidden, D)``. With ``batch_norm="per_view"`` (the default)
+    each view's B rows are normalised with their own batch statistics and the running
+    statistics are updated view after view, as the authors' one predictor call per view
+    does; all views still run in one pass (:func:`~moeheads.grouped_norm.grouped_batch_norm`).
+    ``batch_norm="joint"`` normalises all ``V*B`` rows together.
 
     Args:
         embed_dim: Embedding width D.
@@ -40,6 +45,7 @@ class EquivariantPredictor(nn.Module):
         param_embed_dim: Width of psi's output.
         hidden_dim: Hidden width of phi.
         residual: Add ``z_o`` to phi's output (STAR) or not (EquiMod).
+        batch_norm: ``per_view`` or ``joint`` BatchNorm statistics in phi.
 
     Example:
         >>> predictor = EquivariantPredictor(embed_dim=128, param_dim=11, residual=True)
@@ -54,8 +60,12 @@ class EquivariantPredictor(nn.Module):
         param_embed_dim: int = 128,
         hidden_dim: int = 512,
         residual: bool = True,
+        batch_norm: Literal["per_view", "joint"] = "per_view",
     ) -> None:
         super().__init__()
+        if batch_norm not in ("per_view", "joint"):
+            raise ConfigError(f"batch_norm must be 'per_view' or 'joint', got {batch_norm!r}")
+        self.batch_norm = batch_norm
         self.embed_dim = embed_dim
         self.param_dim = param_dim
         self.residual = residual
@@ -67,7 +77,18 @@ class EquivariantPredictor(nn.Module):
         views, batch = params.shape[:2]
         z_o = z_original.unsqueeze(0).expand(views, -1, -1)
         x = torch.cat([z_o, self.psi(params.to(z_original.dtype))], dim=-1)
-        out = self.phi(x.reshape(views * batch, -1)).reshape(views, batch, -1)
+        if self.batch_norm == "joint" or views == 1:
+            out = self.phi(x.reshape(views * batch, -1)).reshape(views, batch, -1)
+        else:
+            out = x
+            for layer in self.phi:
+                if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                    # [V, B, C] -> [B, V*C], view v's channels side by side (group-major)
+                    rows = out.transpose(0, 1).reshape(batch, -1)
+                    rows = grouped_batch_norm(layer, rows, views, group_major=True)
+                    out = rows.reshape(batch, views, -1).transpose(0, 1)
+                else:
+                    out = layer(out)
         return z_o + out if self.residual else out
 
 
@@ -85,6 +106,8 @@ class PredictiveEquivariantLoss(TaskLoss):
         hidden_dim: Hidden width of phi.
         temperature: NT-Xent temperature.
         gather_distributed: Gather targets and predictions from all ranks.
+        predictor_norm: BatchNorm statistics of the predictor: ``per_view`` (the
+            authors' one predictor call per view) or ``joint`` (all views together).
     """
 
     inputs = frozenset({"views", "original", "params"})
@@ -99,6 +122,7 @@ class PredictiveEquivariantLoss(TaskLoss):
         hidden_dim: int = 512,
         temperature: float = 0.2,
         gather_distributed: bool = True,
+        predictor_norm: Literal["per_view", "joint"] = "per_view",
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -106,7 +130,7 @@ class PredictiveEquivariantLoss(TaskLoss):
         self.temperature = temperature
         self.gather_distributed = gather_distributed
         self.predictor = EquivariantPredictor(
-            embed_dim, param_dim, param_embed_dim, hidden_dim, self.residual
+            embed_dim, param_dim, param_embed_dim, hidden_dim, self.residual, predictor_norm
         )
 
     def check_inputs(self, z_views: Tensor, z_original: Tensor, params: Tensor) -> None:

@@ -54,10 +54,14 @@ class EvalTransform:
 
     Args:
         size: Output side in pixels (the pretraining resolution).
+        interpolation: ``bilinear`` or ``bicubic`` (AugSelf's evaluation), antialiased.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, interpolation: str = "bilinear") -> None:
+        if interpolation not in ("bilinear", "bicubic"):
+            raise DataError(f"interpolation must be bilinear or bicubic, got {interpolation!r}")
         self.size = size
+        self.interpolation = interpolation
 
     def __call__(self, image: Tensor | Image.Image) -> Tensor:
         if isinstance(image, Image.Image):
@@ -68,11 +72,14 @@ class EvalTransform:
             )
         if image.shape[0] == 1:
             image = image.expand(3, -1, -1)
-        image = TF.resize(image, [self.size], antialias=True)
+        mode = TF.InterpolationMode(self.interpolation)
+        image = TF.resize(image, [self.size], interpolation=mode, antialias=True)
         return TF.center_crop(image, [self.size, self.size])
 
     def __repr__(self) -> str:
-        return f"EvalTransform(size={self.size})"
+        if self.interpolation == "bilinear":  # the cache key of earlier runs
+            return f"EvalTransform(size={self.size})"
+        return f"EvalTransform(size={self.size}, interpolation={self.interpolation})"
 
 
 class _Transformed(Dataset):

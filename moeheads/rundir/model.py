@@ -49,13 +49,17 @@ class Encoder(nn.Module):
 
         ``separate``: every group, the original included, with its own BatchNorm
         statistics, all in one pass of the experts; ``joint``: the views together.
+        Running statistics are updated original first, then view 1, view 2, ...
         """
+        # the original goes first, then the views (the authors' order, which decides the
+        # BatchNorm running statistics)
         if self.passes == "joint":
-            joint = self.heads(torch.stack(views))
-            return joint, None if original is None else self.heads(original)
-        groups = views if original is None else [*views, original]
+            head_original = None if original is None else self.heads(original)
+            return self.heads(torch.stack(views)), head_original
+        groups = views if original is None else [original, *views]
         outputs = self.heads.forward_groups(torch.stack(groups))
-        return stack_head_outputs(outputs[: len(views)]), None if original is None else outputs[-1]
+        first = 0 if original is None else 1
+        return stack_head_outputs(outputs[first:]), None if original is None else outputs[0]
 
     def forward(self, views: Tensor) -> HeadOutput:
         """Head outputs of views ``[V, B, 3, H, W]`` (embeddings ``[V, B, D]``)."""
@@ -113,12 +117,12 @@ class PretrainModel(nn.Module):
         """Loss of one batch of prepared views."""
         groups = list(batch.views.unbind(0))
         with_original = self.needs_original and batch.original is not None
-        if with_original:
-            groups.append(batch.original)
+        if with_original:  # original, view 1, view 2: the authors' backbone pass order
+            groups.insert(0, batch.original)
         features = self.encoder.features(groups)
-        view_features = features[: batch.views.shape[0]]
+        view_features = features[1:] if with_original else features
         views, original = self.encoder.project(
-            view_features, features[-1] if with_original else None
+            view_features, features[0] if with_original else None
         )
         inputs = self.objective.inputs
         targets = self.target(batch.views) if self.target is not None else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -31,6 +31,11 @@ class ViewOptions(BaseModel):
         ratio: Range of the crop aspect ratio (width / height), sampled log-uniformly.
         flip_p: Probability of a horizontal flip.
         jitter_p: Probability of applying colour jitter (all four ops, random order).
+        jitter: What the jitter factors mean when applied: ``torchvision`` (brightness
+            scales, contrast and saturation blend with grey, op order per image) or
+            ``kornia`` (kornia 0.4.1, as STAR's authors: brightness adds ``f - 1``,
+            contrast scales, saturation scales S in HSV, one op order per view group
+            of a batch); see `moeheads.views.kornia_jitter`. Same parameter vector.
         brightness: Brightness magnitude m.
         contrast: Contrast magnitude m.
         saturation: Saturation magnitude m.
@@ -56,6 +61,7 @@ class ViewOptions(BaseModel):
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = _probability(0.5)
     jitter_p: float = _probability(0.8)
+    jitter: Literal["torchvision", "kornia"] = "torchvision"
     brightness: float = Field(0.4, ge=0.0)
     contrast: float = Field(0.4, ge=0.0)
     saturation: float = Field(0.4, ge=0.0)

@@ -13,6 +13,7 @@ from moeheads.views.batch import Views
 from moeheads.views.blur import gaussian_blur
 from moeheads.views.color import blend_, grayscale, per_image
 from moeheads.views.hsv import adjust_hue
+from moeheads.views.kornia_jitter import KORNIA_OPS
 from moeheads.views.layout import (
     BLUR_SIGMA,
     GRAYSCALE,
@@ -69,6 +70,10 @@ class Photometric(nn.Module):
         std: Per-channel normalisation standard deviation.
         chunk_size: Rows per chunk; ``None`` means about 16 MB of float32 pixels
             per chunk on CPU and the whole batch elsewhere.
+        jitter: ``torchvision`` semantics (each image in its own sampled op order) or
+            ``kornia`` (kornia 0.4.1, STAR's authors: see
+            `moeheads.views.kornia_jitter`; every image of a view group ``[..., B]``
+            takes the op order sampled for the group's first image).
     """
 
     mean: Tensor
@@ -80,8 +85,12 @@ class Photometric(nn.Module):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         chunk_size: int | None = None,
+        jitter: str = "torchvision",
     ) -> None:
         super().__init__()
+        if jitter not in ("torchvision", "kornia"):
+            raise ConfigError(f"jitter must be 'torchvision' or 'kornia', got {jitter!r}")
+        self.jitter_semantics = jitter
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ConfigError(f"kernel_size must be odd and positive, got {kernel_size}")
         if chunk_size is not None and chunk_size < 1:
@@ -93,8 +102,8 @@ class Photometric(nn.Module):
 
     @classmethod
     def from_options(cls, options: ViewOptions, chunk_size: int | None = None) -> Photometric:
-        """The photometric step matching a sampler's options (kernel size, mean, std)."""
-        return cls(options.kernel_size, options.mean, options.std, chunk_size)
+        """The photometric step matching a sampler's options (kernel, mean, std, jitter)."""
+        return cls(options.kernel_size, options.mean, options.std, chunk_size, options.jitter)
 
     def forward(self, images: Tensor, params: Tensor, jitter_order: Tensor) -> Tensor:
         """Apply the photometric parameters and normalise.
@@ -108,6 +117,8 @@ class Photometric(nn.Module):
             Normalised float32 ``[..., 3, H, W]`` on this module's device.
         """
         lead, shape = images.shape[:-3], images.shape[-3:]
+        if self.jitter_semantics == "kornia" and jitter_order.dim() > 1:  # one per group
+            jitter_order = jitter_order[..., :1, :].expand_as(jitter_order)
         flat = images.reshape(-1, *shape)
         device = self.mean.device
         p = params.reshape(-1, NUM_PARAMS).to(device, torch.float32)
@@ -117,7 +128,10 @@ class Photometric(nn.Module):
         for start in range(0, flat.shape[0], step):
             rows = slice(start, start + step)
             x = self._load(out[rows], flat[rows])
-            self.jitter(x, p[rows, JITTER], order[rows])
+            if self.jitter_semantics == "kornia":
+                jitter_kornia(x, p[rows, JITTER], order[rows])
+            else:
+                self.jitter(x, p[rows, JITTER], order[rows])
             _apply_rows(x, p[rows, GRAYSCALE] > 0.5, lambda xs, _: grayscale(xs).expand_as(xs))
             sigma = p[rows, BLUR_SIGMA]
             _apply_rows(
@@ -183,6 +197,22 @@ class Photometric(nn.Module):
             original=original,
             labels=labels,
         )
+
+
+def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor) -> Tensor:
+    """Jitter float images ``[N, 3, H, W]`` in place with kornia 0.4.1's semantics.
+
+    At each of the four positions, each op runs on the rows whose op there it is and
+    whose factor is not neutral (so rows without jitter stay exactly unchanged).
+    """
+    neutral = factors.new_tensor(NEUTRAL_JITTER)
+    for position in range(order.shape[-1]):
+        op = order[:, position]
+        f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
+        changes = f != neutral[op]
+        for k, fn in enumerate(KORNIA_OPS):
+            _apply_rows(x, changes & (op == k), lambda xs, i, f=f, fn=fn: fn(xs, f[i]))
+    return x
 
 
 def _blend_step(x: Tensor, op: Tensor, f: Tensor) -> None:

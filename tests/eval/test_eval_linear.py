@@ -55,7 +55,7 @@ def test_warm_start_keeps_the_solution() -> None:
 
 def test_probe_recovers_a_known_classifier() -> None:
     x, y, _ = _problem(n=1200, d=10, c=4, noise=0.0, seed=1)
-    result = linear_probe(x[:900], y[:900], x[900:], y[900:])
+    result = linear_probe(x[:900], y[:900], x[900:], y[900:], variant="fast")
     assert result.test_accuracy > 0.95
     assert len(result.val_curve) == 45
     assert result.val_curve[0][0] == pytest.approx(1e5)
@@ -106,3 +106,83 @@ def test_solver_path_reuses_curvature_and_matches_fresh_fits() -> None:
         along_path = solver.fit(l2)
         fresh = fit_logistic(x.double(), y, 4, l2, max_iter=300, tolerance=1e-9)
         torch.testing.assert_close(along_path.weight, fresh.weight, atol=1e-4, rtol=0)
+
+
+def test_paper_objective_matches_scikit_learn_with_a_penalised_intercept() -> None:
+    # AugSelf: sum CE + w (||W||^2 + ||b||^2). Ours: l2 = 2 w / n on the mean loss with the
+    # bias penalised. scikit-learn: C = 1 / (2 w) on [x, 1] without a separate intercept.
+    x, y, _ = _problem()
+    x = x.double()
+    w = 0.5
+    ours = fit_logistic(x, y, 3, 2 * w / len(y), max_iter=500, tolerance=1e-12,
+                        penalize_bias=True)
+    ones = np.hstack([x.numpy(), np.ones((len(y), 1))])
+    ref = LogisticRegression(C=1 / (2 * w), fit_intercept=False, tol=1e-12, max_iter=5000)
+    ref.fit(ones, y.numpy())
+    np.testing.assert_allclose(ours.weight.numpy(), ref.coef_[:, :-1], atol=1e-4)
+    np.testing.assert_allclose(ours.bias.numpy(), ref.coef_[:, -1], atol=1e-4)
+
+
+def _augself_reference(x, y, xv, yv, xt, yt, grid, max_iter):
+    """AugSelf's sweep written plainly: one nn.Linear, a fresh L-BFGS per weight, weak to
+    strong, the best model refitted on train + val (float64 here)."""
+    torch.manual_seed(0)
+    classifier = torch.nn.Linear(x.shape[1], 3).double()
+    torch.nn.init.zeros_(classifier.weight)
+    torch.nn.init.zeros_(classifier.bias)
+    options = {"line_search_fn": "strong_wolfe", "max_iter": max_iter, "lr": 1.0,
+               "tolerance_grad": 1e-10, "tolerance_change": 0}
+
+    def fit(model, xs, ys, w):
+        optimizer = torch.optim.LBFGS(model.parameters(), **options)
+
+        def closure():
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(xs), ys, reduction="sum")
+            loss = loss + w * sum(p.pow(2).sum() for p in model.parameters())
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+
+    best = (-1.0, None, None)
+    for w in sorted(grid):
+        fit(classifier, x, y, w)
+        with torch.no_grad():
+            acc = float((classifier(xv).argmax(1) == yv).double().mean())
+        if acc > best[0]:
+            best = (acc, w, {k: v.clone() for k, v in classifier.state_dict().items()})
+    classifier.load_state_dict(best[2])
+    fit(classifier, torch.cat([x, xv]), torch.cat([y, yv]), best[1])
+    with torch.no_grad():
+        return best[1], float((classifier(xt).argmax(1) == yt).double().mean())
+
+
+def test_paper_protocol_equals_augself_sweep() -> None:
+    x, y, _ = _problem(n=420, d=8, noise=1.0, seed=3)
+    x = x.double()
+    splits = (x[:240], y[:240], x[240:300], y[240:300], x[300:], y[300:])
+    grid = l2_grid(6, 1e-2, 1e3)
+    result = linear_probe(splits[0], splits[1], splits[4], splits[5], splits[2], splits[3],
+                          grid=grid, max_iter=300)
+    assert [w for w, _ in result.val_curve] == sorted(grid)  # weak to strong
+    best_w, test_acc = _augself_reference(*splits, grid, max_iter=300)
+    assert result.l2 == pytest.approx(best_w)
+    assert result.test_accuracy == pytest.approx(test_acc, abs=1 / 120)
+
+
+def test_paper_split_is_augselfs_random_split() -> None:
+    from torch.utils.data import random_split
+
+    from moeheads.eval.paper_splits import PAPER_SPLITS, paper_split
+
+    train, val, seed = PAPER_SPLITS["cifar10"]
+    ours_train, ours_val = paper_split("cifar10", train + val)
+    theirs = random_split(range(train + val), [train, val],
+                          generator=torch.Generator().manual_seed(seed))
+    assert ours_train.tolist() == list(theirs[0].indices)
+    assert ours_val.tolist() == list(theirs[1].indices)
+    small_train, small_val = paper_split("pets", 368)  # a subset keeps the share (740 / 3680)
+    assert len(small_val) == 74 and len(small_train) == 294
+    with pytest.raises(DataError):
+        paper_split("dtd", 100)
