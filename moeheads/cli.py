@@ -60,6 +60,19 @@ def list_components(
     console.print(table)
 
 
+@app.command("recipes")
+def list_recipes() -> None:
+    """List the recipes shipped with moeheads (run one by name: moeheads run quickstart)."""
+    from moeheads.recipe_catalog import describe_recipe, shipped_recipes
+
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("recipe")
+    table.add_column("description")
+    for name, path in shipped_recipes().items():
+        table.add_row(name, describe_recipe(path))
+    console.print(table)
+
+
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a recipe field: --set trainer.epochs=3 (repeatable)."),
@@ -68,7 +81,9 @@ SetOption = Annotated[
 
 @app.command()
 def validate(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    recipe: Annotated[
+        Path, typer.Argument(help="A recipe YAML file, or a shipped recipe's name (quickstart).")
+    ],
     overrides: SetOption = None,
 ) -> None:
     """Check a recipe and print it with every default filled in."""
@@ -81,7 +96,9 @@ def validate(
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    recipe: Annotated[
+        Path, typer.Argument(help="A recipe YAML file, or a shipped recipe's name (quickstart).")
+    ],
     overrides: SetOption = None,
     resume: Annotated[
         str, typer.Option(help="auto (continue the newest valid checkpoint), never, or a path.")

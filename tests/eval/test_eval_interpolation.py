@@ -2,9 +2,9 @@
 
 import torch
 import torchvision.transforms.v2.functional as TF
-from moeheads.numerics.features import EvalTransform
 
 from moeheads.eval.stages_labelled import FewShotOptions, LinearOptions
+from moeheads.numerics.features import EvalTransform
 
 
 def test_stage_defaults_are_bicubic() -> None:

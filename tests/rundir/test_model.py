@@ -36,10 +36,9 @@ def test_project_normalises_groups_as_configured(passes: str) -> None:
 def test_running_statistics_follow_original_then_views() -> None:
     """One training forward updates BatchNorm running statistics as the authors' step
     does: backbone (and heads) on the original, then view 1, then view 2."""
-    from moeheads.rundir.model import PretrainModel
-
     from moeheads.backbones import create_backbone
     from moeheads.losses.objective import Objective
+    from moeheads.rundir.model import PretrainModel
     from moeheads.views import ParamStandardizer, PreparedViews
 
     torch.manual_seed(0)
