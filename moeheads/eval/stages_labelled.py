@@ -162,14 +162,18 @@ class LinearOptions(StageOptions, PROTOCOLS.get("linear").options):  # type: ign
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
 
     @model_validator(mode="after")
-    def _named_data(self) -> LinearOptions:
-        default = "datasets" not in self.model_fields_set
-        if default and self.root is None and self.in_domain is not None:
+    def _only_in_domain(self) -> LinearOptions:
+        if "datasets" not in self.model_fields_set and self.root is None \
+                and self.in_domain is not None:
             self.datasets = []  # only the in-domain dataset was named
-            default = False
-        named = [*self.datasets, *([self.in_domain] if self.in_domain is not None else [])]
-        check_named_data("linear", TRANSFER_SUITE, named, self.root, default)
+            self.model_fields_set.add("datasets")
         return self
+
+    def check(self) -> None:
+        """Refuse data the user did not name (see :func:`check_named_data`)."""
+        named = [*self.datasets, *([self.in_domain] if self.in_domain is not None else [])]
+        check_named_data("linear", TRANSFER_SUITE, named, self.root,
+                         "datasets" not in self.model_fields_set)
 
 
 def _probe(ctx: EvalContext, o: LinearOptions, ref: DatasetRef, splits: tuple[str, ...]
@@ -241,11 +245,10 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
     max_images: int | None = Field(None, ge=1)
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
 
-    @model_validator(mode="after")
-    def _named_data(self) -> FewShotOptions:
+    def check(self) -> None:
+        """Refuse data the user did not name (see :func:`check_named_data`)."""
         check_named_data("fewshot", FEWSHOT_SUITE, self.datasets, self.root,
                          "datasets" not in self.model_fields_set)
-        return self
 
 
 @stage("fewshot", FewShotOptions)
