@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -105,6 +106,9 @@ def run(
     ] = "auto",
 ) -> None:
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
+    if os.environ.get("RANK", "0") == "0":  # at once, before PyTorch loads (seconds)
+        console.print(f"moeheads {__version__}: starting {recipe} (loading PyTorch, checking "
+                      "the recipe)", highlight=False, markup=False)
     from moeheads.api import run as run_recipe
 
     run_recipe(recipe, overrides or [], resume=resume, console=console)

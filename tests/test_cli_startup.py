@@ -46,3 +46,29 @@ def test_list_imports_neither_torchvision_nor_the_engine(kind: str) -> None:
     engine = ("moeheads.train", "moeheads.eval", "moeheads.api")
     heavy |= {m for m in modules if m.startswith(engine)}
     assert not heavy, sorted(heavy)
+
+
+ORDER_PROBE = """
+import sys
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            print("<<torch imported>>", flush=True)
+            sys.meta_path.remove(self)
+        return None
+sys.meta_path.insert(0, Spy())
+sys.argv = ["moeheads", "run", "no_such_recipe"]
+from moeheads.cli import main
+main()
+"""
+
+
+def test_run_says_something_before_torch_loads() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", ORDER_PROBE], capture_output=True, text=True, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
+    assert result.returncode == 2 and "recipe file not found" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("moeheads ") and "starting no_such_recipe" in lines[0]
+    assert "<<torch imported>>" in lines[1:]
