@@ -30,6 +30,7 @@ from moeheads.errors import ConfigError
 from moeheads.eval.runner import check_stages, evaluate_run, finish_run
 from moeheads.recipe_catalog import resolve_recipe_path
 from moeheads.recipe_io import apply_overrides, describe_recipe_errors, load_recipe
+from moeheads.rundir.check import check_recipe
 from moeheads.rundir.distributed import shutdown_distributed
 from moeheads.train.engine import Trainer
 
@@ -97,20 +98,24 @@ def resolve_recipe(
     try:
         return Recipe.model_validate(apply_overrides(data, list(overrides)))
     except ValidationError as error:
-        raise ConfigError(describe_recipe_errors(error, "recipe", None)) from None
+        raise ConfigError(describe_recipe_errors(error, "recipe", None, list(overrides))) from None
 
 
 def validate(
     recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
     overrides: Sequence[str] = (),
 ) -> Recipe:
-    """The recipe with every default filled in, its evaluation stages checked too.
+    """The recipe with every default filled in, checked as far as it can be without data:
+    its fields, its evaluation stages, and every component built (on the meta device) with
+    one batch run through the model.
 
     Raises:
-        ConfigError: Naming each invalid field or stage option.
+        ConfigError: Naming each invalid field or stage option, or the field whose
+            component cannot be built.
     """
     recipe = resolve_recipe(recipe_or_path, overrides)
     check_stages(recipe)
+    check_recipe(recipe)
     return recipe
 
 
@@ -119,14 +124,18 @@ def run(
     overrides: Sequence[str] = (),
     resume: str = "auto",
     console: Console | None = None,
+    *,
+    allow_recipe_change: bool = False,
 ) -> RunResults:
     """Pretrain as a recipe says, then run its evaluation stages and write the report.
 
     Args:
         recipe_or_path: A recipe YAML file, a recipe as a mapping, or a :class:`Recipe`.
         overrides: ``FIELD.PATH=VALUE`` settings (``"trainer.epochs=3"``; values are YAML).
-        resume: ``"auto"`` continues the newest valid checkpoint of the same recipe,
-            ``"never"`` refuses a run directory that holds checkpoints, or a checkpoint path.
+        resume: ``"auto"`` continues the newest valid checkpoint, ``"never"`` starts over
+            (moving an earlier run's files aside to ``<name>.<time>``), or a checkpoint path.
+        allow_recipe_change: Continue a checkpoint of a different recipe (a lower learning
+            rate, more epochs); without it that is refused, naming what differs.
         console: Where progress and tables go (default: standard output).
 
     Returns:
@@ -139,7 +148,9 @@ def run(
     recipe = validate(recipe_or_path, overrides)
     console = console or Console()
     try:
-        trained = Trainer(recipe, resume=resume, console=console).run()
+        source = None if isinstance(recipe_or_path, Recipe | Mapping) else str(recipe_or_path)
+        trained = Trainer(recipe, resume=resume, console=console,
+                          allow_recipe_change=allow_recipe_change, source=source).run()
     finally:
         shutdown_distributed()
     console.print(f"run finished: {trained.run_dir}", highlight=False)

@@ -102,8 +102,13 @@ def run(
     ],
     overrides: SetOption = None,
     resume: Annotated[
-        str, typer.Option(help="auto (continue the newest valid checkpoint), never, or a path.")
+        str, typer.Option(help="auto (continue the newest valid checkpoint), never (start over, "
+                               "moving an earlier run aside), or a checkpoint path.")
     ] = "auto",
+    allow_recipe_change: Annotated[
+        bool, typer.Option(help="Continue a checkpoint written with a different recipe (e.g. a "
+                                "lower learning rate); the change is recorded.")
+    ] = False,
 ) -> None:
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
     if os.environ.get("RANK", "0") == "0":  # at once, before PyTorch loads (seconds)
@@ -111,7 +116,8 @@ def run(
                       "the recipe)", highlight=False, markup=False)
     from moeheads.api import run as run_recipe
 
-    run_recipe(recipe, overrides or [], resume=resume, console=console)
+    run_recipe(recipe, overrides or [], resume=resume, console=console,
+               allow_recipe_change=allow_recipe_change)
 
 
 @app.command()

@@ -44,7 +44,10 @@ from moeheads.registry import options_from_signature, registry_for
 from moeheads.user_modules import import_user_modules
 from moeheads.views.options import ViewOptions
 
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 2**20
+_DEVICE = r"^(auto|cpu|mps|cuda(:[0-9]+)?)$"
 
 
 class Component(BaseModel):
@@ -66,6 +69,11 @@ def _validate_component(kind: str, component: Component, provided: tuple[str, ..
         registry_for(kind).validate(component.name, component.options, provided)
     except ConfigError as error:
         raise ValueError(str(error)) from None
+
+
+def _loss_inputs(name: str) -> frozenset[str]:
+    """What the registered loss ``name`` reads (``views``, ``original``, ``params``, ...)."""
+    return getattr(registry_for("losses").get(name).builder, "inputs", frozenset())
 
 
 class DataConfig(BaseModel):
@@ -251,8 +259,8 @@ class TrainerConfig(BaseModel):
 
     model_config = _STRICT
 
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=2)
+    epochs: int = Field(ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(ge=2, le=MAX_BATCH_SIZE)
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "auto"
     channels_last: bool = False
     compile: bool = False
@@ -260,11 +268,20 @@ class TrainerConfig(BaseModel):
     accumulate: int = Field(1, ge=1)
     checkpoint_every: int = Field(1, ge=1)
     keep_last: int = Field(3, ge=1)
-    device: str = "auto"
+    device: str = Field("auto", pattern=_DEVICE)
     backbone_passes: Literal["separate", "joint"] = "separate"
     steps_per_epoch: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
     deterministic: bool = False
+
+    @model_validator(mode="after")
+    def _accumulate_divides_batch(self) -> TrainerConfig:
+        if self.batch_size % self.accumulate:
+            raise ValueError(
+                f"trainer.accumulate {self.accumulate} must divide trainer.batch_size "
+                f"{self.batch_size} (each optimiser step is accumulate equal micro-batches)"
+            )
+        return self
 
 
 class MonitorConfig(BaseModel):
@@ -373,7 +390,32 @@ class Recipe(BaseModel):
     def _some_task(cls, value: dict[str, TaskConfig], info: ValidationInfo) -> dict:
         if not value:
             raise ValueError("a recipe needs at least one task")
+        if all(task.weight == 0 for task in value.values()):
+            raise ValueError("every task's weight is 0, so nothing would be trained")
         return value
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_not_a_file(cls, value: Path) -> Path:
+        for path in (value, *value.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ValueError(f"{path} is a file; output_dir must be a directory")
+                break
+        return value
+
+    @model_validator(mode="after")
+    def _views_feed_the_tasks(self) -> Recipe:
+        if self.views.original:
+            return self
+        needing = [f"tasks.{task} ({config.name})" for task, config in self.tasks.items()
+                   if "original" in _loss_inputs(config.name)]
+        if needing:
+            raise ValueError(
+                f"views.original is false but {', '.join(needing)} needs the original "
+                "(un-augmented) view; set views.original: true or use an invariant loss"
+            )
+        return self
 
     @property
     def run_dir(self) -> Path:

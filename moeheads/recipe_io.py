@@ -101,14 +101,28 @@ def _suggestion(loc: Sequence[Any]) -> str:
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def describe_recipe_errors(error: ValidationError, source: str, root: yaml.Node | None) -> str:
-    """One line per problem: ``field.path (line N): message``."""
+def _override_of(loc: Sequence[Any], overrides: Sequence[str]) -> str | None:
+    """The last ``--set`` override whose path and ``loc`` share their start, if any."""
+    fields = [str(p) for p in loc]
+    for text in reversed(overrides):
+        path = text.partition("=")[0].strip().split(".")
+        common = min(len(path), len(fields))
+        if common and path[:common] == fields[:common]:
+            return text
+    return None
+
+
+def describe_recipe_errors(error: ValidationError, source: str, root: yaml.Node | None,
+                           overrides: Sequence[str] = ()) -> str:
+    """One line per problem: ``field.path (line N): message`` (or ``(--set ...)`` for a field
+    an override set)."""
     lines = []
     for item in error.errors():
         loc = [p for p in item["loc"] if p not in ("function-after", "function-wrap")]
         field = ".".join(str(p) for p in loc) or "(recipe)"
-        line = _line_of(root, loc) if root is not None else None
-        where = f" (line {line})" if line else ""
+        override = _override_of(loc, overrides) if loc else None
+        line = _line_of(root, loc) if root is not None and override is None else None
+        where = f" (--set {override})" if override else f" (line {line})" if line else ""
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field" + _suggestion(loc)
@@ -120,29 +134,71 @@ def describe_recipe_errors(error: ValidationError, source: str, root: yaml.Node 
     return header + "\n  " + "\n  ".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"(line {line}): duplicate key {key!r} (first given on line {seen[key]}); "
+                    "YAML would silently keep the last one"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_recipe_text(path: Path) -> str:
+    """The text of recipe file ``path``, or a :class:`ConfigError` saying why it is not one."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a recipe file (a .yaml file) instead")
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: {path}")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise ConfigError(f"{path}: a binary file, not a YAML recipe")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} (line {line}): not UTF-8 text (byte 0x{data[error.start]:02x}); "
+            "save the recipe as UTF-8"
+        ) from None
+
+
+def parse_recipe_text(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    """The mapping a recipe's YAML text holds and its node tree (for line numbers)."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        root = yaml.compose(text)
+    except ConfigError as error:
+        raise ConfigError(f"{source} {error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    return data, root
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, override and validate a recipe file.
 
     Raises:
-        ConfigError: For a missing or unparsable file, or any invalid field; the message
-            lists every problem with its field path and line.
+        ConfigError: For a missing, binary, non-UTF-8 or unparsable file, a key given twice,
+            or any invalid field; the message lists every problem with its field path and
+            its line (or the ``--set`` override that set it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file not found: {path}")
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    data, root = parse_recipe_text(read_recipe_text(path), str(path))
     data = apply_overrides(data, overrides)
     try:
         return Recipe.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(describe_recipe_errors(error, str(path), root)) from None
+        raise ConfigError(describe_recipe_errors(error, str(path), root, overrides)) from None
 
 
 def dump_recipe(recipe: Recipe) -> str:

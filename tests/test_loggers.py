@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,24 @@ def tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
             for tag in accumulator.Tags()["scalars"]}
 
 
-def wandb_history(run_dir: Path) -> list[dict[str, Any]]:
+def wandb_history(run_dir: Path, rows: int = 1, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """History rows of W&B's offline ``.wandb`` file, waiting until it holds ``rows`` of them
+    (W&B's service process may still be writing it after ``finish()`` returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _wandb_rows(run_dir)
+        if len(found) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def _wandb_rows(run_dir: Path) -> list[dict[str, Any]]:
     """History rows of W&B's offline ``.wandb`` file (a LevelDB-style record log)."""
     pb = pytest.importorskip("wandb.proto.wandb_internal_pb2")
-    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    paths = list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    if not paths:
+        return []
+    (path,) = paths
     data, pos, block, chunks, pending = path.read_bytes(), 7, 32768, [], b""
     while pos + 7 <= len(data):
         if block - pos % block < 7:
@@ -95,7 +110,7 @@ def test_tensorboard(tmp_path: Path) -> None:
 def test_wandb_offline(tmp_path: Path) -> None:
     pytest.importorskip("wandb")
     write(tmp_path, ["wandb"])
-    rows = wandb_history(tmp_path)
+    rows = wandb_history(tmp_path, rows=2)
     assert [(r["_step"], r["train/loss"]) for r in rows if "train/loss" in r] == [(1, 2), (2, 1.5)]
     assert any(r.get("epoch/loss") == 1.75 for r in rows)
 
@@ -119,7 +134,7 @@ def test_a_recipe_chooses_its_loggers(tmp_path: Path) -> None:
     steps = results.steps
     assert [s for s, _ in tensorboard_scalars(results.run_dir / "tensorboard")["train/loss"]] \
         == list(range(1, steps + 1))
-    assert sum("train/loss" in r for r in wandb_history(results.run_dir)) == steps
+    assert sum("train/loss" in r for r in wandb_history(results.run_dir, rows=steps)) == steps
     assert len(mlflow_history(results.run_dir, "train/loss")) == steps
     assert len(mlflow_history(results.run_dir, "epoch/loss")) == 1
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from moeheads.recipe_io import load_recipe
+from moeheads.rundir.check import check_recipe
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
 
@@ -19,6 +20,7 @@ def test_all_recipes_are_shipped() -> None:
 def test_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.name == path.stem
+    check_recipe(recipe)  # every component builds and one batch runs through the model
 
 
 def test_star_stl10_matches_the_paper() -> None:

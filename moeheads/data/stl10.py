@@ -12,6 +12,7 @@ from moeheads.data.arrays import ArrayImages
 from moeheads.data.base import ConcatImages, ImageDataset, missing_data
 from moeheads.data.catalog import DATASETS
 from moeheads.data.download import fetch_archive
+from moeheads.errors import DataError
 
 IMAGE_SHAPE = (3, 96, 96)
 LAYOUT = "<root>/stl10_binary/{train_X,train_y,test_X,test_y,unlabeled_X}.bin and class_names.txt"
@@ -27,9 +28,19 @@ def _folder(root: Path) -> Path:
 
 
 def read_stl10_images(path: Path) -> np.ndarray:
-    """Memory-map an STL-10 ``*_X.bin`` file as ``[N, 3, W, H]`` uint8 (column-major pixels)."""
-    count = path.stat().st_size // int(np.prod(IMAGE_SHAPE))
-    return np.memmap(path, dtype=np.uint8, mode="r", shape=(count, *IMAGE_SHAPE))
+    """Memory-map an STL-10 ``*_X.bin`` file as ``[N, 3, W, H]`` uint8 (column-major pixels).
+
+    Raises:
+        DataError: When the file is empty or not a whole number of images (truncated).
+    """
+    image_bytes = int(np.prod(IMAGE_SHAPE))
+    size = path.stat().st_size
+    if size == 0 or size % image_bytes:
+        raise DataError(
+            f"stl10: {path} is damaged ({size} bytes, not a whole number of {image_bytes}-byte "
+            f"images); delete it and {OBTAIN}"
+        )
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(size // image_bytes, *IMAGE_SHAPE))
 
 
 def _part(folder: Path, prefix: str, classes: list[str]) -> ArrayImages:
@@ -43,6 +54,11 @@ def _part(folder: Path, prefix: str, classes: list[str]) -> ArrayImages:
         targets = np.full(len(images), -1, dtype=np.int64)
         return ArrayImages(images, targets, "NCWH", num_classes=0, name="stl10")
     targets = np.fromfile(labels_path, dtype=np.uint8).astype(np.int64) - 1
+    if len(targets) != len(images) or not ((targets >= 0) & (targets < len(classes))).all():
+        raise DataError(
+            f"stl10: {images_path} and {labels_path} are damaged ({len(images)} images, "
+            f"{len(targets)} labels in 1..{len(classes)} expected); delete them and {OBTAIN}"
+        )
     return ArrayImages(images, targets, "NCWH", classes, name="stl10")
 
 

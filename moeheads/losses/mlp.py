@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from moeheads.errors import ConfigError
+
 
 def mlp(
     in_features: int, hidden_features: int, out_features: int, num_hidden: int = 2
@@ -14,6 +16,11 @@ def mlp(
         >>> [type(m).__name__ for m in mlp(256, 512, 128)]
         ['Linear', 'BatchNorm1d', 'ReLU', 'Linear', 'BatchNorm1d', 'ReLU', 'Linear']
     """
+    if min(in_features, hidden_features, out_features) < 1 or num_hidden < 0:
+        raise ConfigError(
+            f"predictor sizes must be >= 1 (in {in_features}, hidden {hidden_features}, "
+            f"out {out_features})"
+        )
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(num_hidden):

@@ -45,27 +45,43 @@ def image_size_of(dataset: ImageDataset) -> tuple[int, int]:
     return int(image.shape[-2]), int(image.shape[-1])
 
 
-def build_model(recipe: Recipe, image_size: tuple[int, int]) -> PretrainModel:
-    """Backbone, heads, objective, parameter standardiser and (for BYOL) the target."""
-    backbone = build_backbone(recipe)
-    heads = MoEHeads.build(
-        backbone.feature_dim,
+def build_heads(recipe: Recipe, feature_dim: int) -> MoEHeads:
+    """The recipe's expert bank and router over features of width ``feature_dim``."""
+    return MoEHeads.build(
+        feature_dim,
         tasks=list(recipe.tasks),
         router=recipe.heads.router.name,
         router_options=recipe.heads.router.options,
         **recipe.heads.model_dump(exclude={"router"}),
     )
+
+
+def build_objective(recipe: Recipe, feature_dim: int) -> Objective:
+    """The recipe's task losses (with the model's sizes filled in), weighted and summed."""
     context = {
         "embed_dim": recipe.heads.out_features,
         "param_dim": NUM_PARAMS,
-        "in_features": backbone.feature_dim,
+        "in_features": feature_dim,
     }
-    objective = Objective.build(
+    return Objective.build(
         {name: loss_options(task, context) for name, task in recipe.tasks.items()}
     )
+
+
+def build_model(recipe: Recipe, image_size: tuple[int, int],
+                standardizer: ParamStandardizer | None = None) -> PretrainModel:
+    """Backbone, heads, objective, parameter standardiser and (for BYOL) the target.
+
+    The standardiser's statistics are estimated from the recipe's view sampler at
+    ``image_size`` unless ``standardizer`` is given.
+    """
+    backbone = build_backbone(recipe)
+    heads = build_heads(recipe, backbone.feature_dim)
+    objective = build_objective(recipe, backbone.feature_dim)
     encoder = Encoder(backbone, heads, recipe.trainer.backbone_passes)
-    sampler = ViewSampler(recipe.views.view_options())
-    standardizer = ParamStandardizer.from_sampler(sampler, *image_size, seed=recipe.seed)
+    if standardizer is None:
+        sampler = ViewSampler(recipe.views.view_options())
+        standardizer = ParamStandardizer.from_sampler(sampler, *image_size, seed=recipe.seed)
     target = None
     if "targets" in objective.inputs:
         owners = [loss for loss in objective.losses.values() if hasattr(loss, "make_target")]

@@ -67,7 +67,9 @@ def export_backbone(
     sidecar = out.with_suffix(".json")
     for path in (out, sidecar):
         if path.exists() and not overwrite:
-            raise CheckpointError(f"{path} exists; pass overwrite=True to replace it")
+            raise CheckpointError(
+                f"{path} exists; replace it with --overwrite (overwrite=True in Python)"
+            )
     arch = architecture or info.metadata.get("architecture") or None
     dim = feature_dim or int(info.metadata.get("feature_dim") or 0) or _last_dim(backbone)
     _write_export(out, backbone, info, prefix, arch, dim)

@@ -115,6 +115,9 @@ def build_data(recipe: Recipe, dataset: Any, model: PretrainModel, ctx: DistCont
         num_workers=recipe.data.num_workers,
         pin_memory=recipe.data.pin_memory and ctx.device.type == "cuda",
         persistent_workers=recipe.data.num_workers > 0,
+        # its own generator: starting an epoch's iterator then draws no number from the
+        # global RNG, so a run resumed mid-epoch continues the same random stream
+        generator=torch.Generator().manual_seed(recipe.seed),
     )
     photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
     return DataParts(views, sampler, loader, photometric, steps_per_epoch)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,12 @@ from rich.console import Console
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError, InterruptedRunError, NonFiniteLossError
 from moeheads.recipe_io import dump_recipe
-from moeheads.rundir.checkpoint import latest_valid_checkpoint, load_checkpoint
+from moeheads.rundir.changes import changes_since, describe_changes
+from moeheads.rundir.checkpoint import load_checkpoint, resolve_checkpoint, scan_checkpoints
 from moeheads.rundir.distributed import init_distributed
 from moeheads.rundir.export import export_backbone
+from moeheads.rundir.lock import LOCK_NAME, RunLock
+from moeheads.rundir.metrics import MetricsLog
 from moeheads.train.allocator import keep_cpu_buffers
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
@@ -60,22 +65,50 @@ def seed_everything(seed: int) -> None:
         numpy.random.seed(seed % 2**32)
 
 
+@dataclass(frozen=True)
+class StartPlan:
+    """Where a run starts, decided by rank 0 and shared with every process.
+
+    Attributes:
+        checkpoint: The sidecar to resume from (``None``: a fresh start).
+        changes: Recipe fields changed since the checkpoint (resuming with
+            ``allow_recipe_change``), ``field -> (old, new)``.
+        note: A line for the start banner (e.g. where an earlier run was moved).
+    """
+
+    checkpoint: Path | None = None
+    changes: dict[str, tuple[Any, Any]] | None = None
+    note: str = ""
+
+
 class Trainer:
     """Runs a recipe: pretraining with monitoring, checkpoints and resume, then export.
 
+    A run directory belongs to one recipe and one writer: it is locked while training
+    writes to it, and resuming it with a recipe that trains differently is refused
+    unless ``allow_recipe_change`` is given.
+
     Args:
         recipe: The validated recipe.
-        resume: ``"auto"`` continues from the newest valid checkpoint of the same
-            recipe (starting fresh when there is none), ``"never"`` refuses to touch
-            a run directory that already holds checkpoints, or a checkpoint path.
+        resume: ``"auto"`` continues from the newest valid checkpoint (starting fresh when
+            there is none), ``"never"`` starts fresh after moving an earlier run's files
+            aside (to ``<name>.<time>``), or a checkpoint path to continue from.
         console: Where progress goes.
+        allow_recipe_change: Continue from a checkpoint of a different recipe (changed
+            learning rate, epochs, ...); the change is recorded in the run's metrics and
+            the earlier recipe kept as ``recipe.step-<S>.yaml``.
+        source: How the user named the recipe (a path), for the commands error messages
+            suggest.
     """
 
-    def __init__(self, recipe: Recipe, resume: str = "auto", console: Console | None = None):
+    def __init__(self, recipe: Recipe, resume: str = "auto", console: Console | None = None,
+                 *, allow_recipe_change: bool = False, source: str | None = None):
         self.recipe = recipe
         self.resume = resume
         self.console = console or Console()
         self.run_dir = recipe.run_dir
+        self.allow_recipe_change = allow_recipe_change
+        self.source = source or "RECIPE"
 
     def run(self) -> RunResult:
         """Train for the recipe's epochs (or what remains of them) and export the backbone."""
@@ -86,62 +119,150 @@ class Trainer:
         seed_everything(recipe.seed)
         if trainer.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        if ctx.is_main:
-            self._prepare_run_dir()
-        ctx.barrier()
-
-        parts = build_training(recipe, ctx)
-        start_epoch, start_step, global_step = self._resume(parts)
-        wrap_network(parts, trainer.compile)
-        loop = TrainLoop(recipe, self.run_dir, self.console, parts)
+        created = ctx.is_main and not self.run_dir.exists()
+        started = False
         try:
-            metrics = loop.train(start_epoch, start_step, global_step)
-        finally:
-            loop.log.close()
-        backbone = None
-        if ctx.is_main:
-            backbone = self.run_dir / "backbone.safetensors"
-            export_backbone(self.run_dir, backbone, prefix="encoder.backbone.module.",
-                            architecture=recipe.backbone.name,
-                            feature_dim=parts.model.backbone.feature_dim, overwrite=True)
-            self.console.print(f"backbone exported to {backbone}", highlight=False)
-        ctx.barrier()
+            with RunLock(self.run_dir) if ctx.is_main else contextlib.nullcontext() as lock:
+                if lock is not None and lock.stale:
+                    self._print(f"note: took over a stale lock of process {lock.stale.get('pid')}"
+                                " (it no longer runs)")
+                plan = ctx.broadcast_object(self._plan() if ctx.is_main else None)
+                parts = build_training(recipe, ctx)
+                start_epoch, start_step, global_step, tally = self._resume(parts, plan)
+                if ctx.is_main:
+                    self._record_start(plan, global_step)
+                self._banner(parts, plan, start_epoch, start_step, global_step)
+                ctx.barrier()
+                started = True
+                wrap_network(parts, trainer.compile)
+                loop = TrainLoop(recipe, self.run_dir, self.console, parts)
+                try:
+                    metrics = loop.train(start_epoch, start_step, global_step, tally)
+                except NonFiniteLossError as error:
+                    raise NonFiniteLossError(f"{error}; {self._nan_advice()}") from None
+                finally:
+                    loop.log.close()  # the experiment loggers
+                backbone = None
+                if ctx.is_main:
+                    backbone = self.run_dir / "backbone.safetensors"
+                    export_backbone(self.run_dir, backbone, prefix="encoder.backbone.module.",
+                                    architecture=recipe.backbone.name,
+                                    feature_dim=parts.model.backbone.feature_dim,
+                                    overwrite=True)
+                    self._print(f"backbone exported to {backbone}")
+                ctx.barrier()
+        except BaseException:
+            if created and not started:  # a failed start leaves no half-made run directory
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
         return RunResult(self.run_dir, trainer.epochs, parts.total_steps, metrics, backbone)
 
-    def _prepare_run_dir(self) -> None:
-        checkpoints = self.run_dir / "checkpoints"
-        if self.resume == "never" and checkpoints.is_dir() and any(checkpoints.iterdir()):
+    def _print(self, message: str) -> None:
+        self.console.print(message, highlight=False, markup=False)
+
+    def _plan(self) -> StartPlan:
+        """Rank 0: fresh start, or which checkpoint to continue (see the class)."""
+        if self.resume == "never":
+            return StartPlan(note=self._move_aside())
+        if self.resume == "auto":
+            valid = scan_checkpoints(self.run_dir)[0] if self.run_dir.is_dir() else []
+            if not valid:
+                return StartPlan()
+            info = valid[0]
+        else:
+            info = resolve_checkpoint(self.resume)
+        if info.recipe_hash in (None, self.recipe.hash()):
+            return StartPlan(info.path)
+        changes = changes_since(info.path.parent.parent, self.recipe)
+        if not self.allow_recipe_change:
+            name = self.recipe.name
             raise ConfigError(
-                f"{self.run_dir} already holds checkpoints; resume with --resume auto, or "
-                "change name or output_dir"
+                f"{self.run_dir} holds a run of a different recipe ({describe_changes(changes)});"
+                f" its checkpoints are kept. Give this run a new name (--set name={name}-2), "
+                f"start over with --resume never (the earlier run is moved aside to "
+                f"{name}.<time>), or continue its newest checkpoint with the changed recipe: "
+                f"--resume {info.path} --allow-recipe-change"
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return StartPlan(info.path, changes or {})
+
+    def _move_aside(self) -> str:
+        """Move an earlier run's files (all but the lock) to ``<name>.<time>``; the note."""
+        entries = [e for e in self.run_dir.iterdir() if e.name != LOCK_NAME] \
+            if self.run_dir.is_dir() else []
+        if not entries:
+            return ""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.run_dir.with_name(f"{self.run_dir.name}.{stamp}")
+        suffix = 1
+        while aside.exists():
+            aside, suffix = aside.with_name(f"{self.run_dir.name}.{stamp}-{suffix}"), suffix + 1
+        aside.mkdir()
+        for entry in entries:
+            entry.rename(aside / entry.name)
+        return f"the earlier run was moved to {aside}"
+
+    def _record_start(self, plan: StartPlan, global_step: int) -> None:
+        """Rank 0: the recipe file, one metrics history up to the start, recipe changes."""
         recipe_file = self.run_dir / "recipe.yaml"
+        if plan.changes is not None and recipe_file.is_file():
+            recipe_file.replace(self.run_dir / f"recipe.step-{global_step}.yaml")
         tmp = recipe_file.with_suffix(".yaml.tmp")
         tmp.write_text(dump_recipe(self.recipe))
         tmp.replace(recipe_file)
+        log = MetricsLog(self.run_dir / "metrics.jsonl",
+                         report=lambda message: self._print(f"note: {message}"))
+        dropped = log.rewind(global_step)
+        if dropped:
+            self._print(f"note: dropped {dropped} metrics records written after step "
+                        f"{global_step} by the interrupted run")
+        if plan.changes is not None:
+            log.write("recipe_change", step=global_step, checkpoint=str(plan.checkpoint),
+                      changes={k: list(v) for k, v in plan.changes.items()})
 
-    def _resume(self, parts: TrainingParts) -> tuple[int, int, int]:
-        """Epoch, step in that epoch and global step to start from (restoring a checkpoint)."""
-        ctx = parts.ctx
-        if self.resume == "never":
-            return 0, 0, 0
-        if self.resume == "auto":
-            info = latest_valid_checkpoint(self.run_dir, self.recipe.hash())
-            if info is None:
-                return 0, 0, 0
-            path = info.path
-        else:
-            path = Path(self.resume)
-        loaded = load_checkpoint(path, parts.model, parts.optimizer, parts.scheduler,
-                                 parts.scaler, map_location=ctx.device,
-                                 recipe_hash=self.recipe.hash())
-        global_step = loaded.info.step
-        epoch = loaded.info.epoch
+    def _resume(self, parts: TrainingParts, plan: StartPlan
+                ) -> tuple[int, int, int, dict[str, Any] | None]:
+        """Epoch, step in that epoch and global step to start from (restoring a checkpoint),
+        and the interrupted epoch's running sums."""
+        if plan.checkpoint is None:
+            return 0, 0, 0, None
+        loaded = load_checkpoint(plan.checkpoint, parts.model, parts.optimizer, parts.scheduler,
+                                 parts.scaler, map_location=parts.ctx.device)
+        global_step, epoch = loaded.info.step, loaded.info.epoch
         step_in_epoch = int(loaded.extra.get("step_in_epoch", 0))
         if step_in_epoch >= parts.data.steps_per_epoch:
             epoch, step_in_epoch = epoch + 1, 0
-        if ctx.is_main:
-            self.console.print(f"resuming from {path} (epoch {epoch + 1}, step {global_step})",
-                               highlight=False)
-        return epoch, step_in_epoch, global_step
+        tally = loaded.extra.get("epoch_tally") if step_in_epoch else None
+        return epoch, step_in_epoch, global_step, tally
+
+    def _banner(self, parts: TrainingParts, plan: StartPlan, epoch: int, step_in_epoch: int,
+                global_step: int) -> None:
+        if not parts.ctx.is_main:
+            return
+        where = f"on {parts.ctx.device} ({_PRECISION_NAMES[parts.dtype]}"
+        where += f", {parts.ctx.world_size} processes)" if parts.ctx.distributed else ")"
+        if plan.checkpoint is None:
+            message = f"fresh start: {self.run_dir} {where}"
+        elif global_step >= parts.total_steps:
+            message = (f"already complete: {self.run_dir} trained all {self.recipe.trainer.epochs}"
+                       " epochs; exporting the backbone again")
+        else:
+            message = (f"resuming {self.run_dir} from {plan.checkpoint} (epoch {epoch + 1}, "
+                       f"step {global_step}) {where}")
+        if plan.changes:
+            message += f"; recipe changed: {describe_changes(plan.changes)}"
+        self._print(message + (f"; {plan.note}" if plan.note else ""))
+
+    def _nan_advice(self) -> str:
+        """What to do after a non-finite loss: the newest valid checkpoint and a command."""
+        lower = f"optimizer.lr={self.recipe.optimizer.lr / 10:g}"
+        valid = scan_checkpoints(self.run_dir)[0] if self.run_dir.is_dir() else []
+        if not valid:
+            return (f"no checkpoint had been written yet; start again with a lower learning "
+                    f"rate: moeheads run {self.source} --set {lower} --resume never")
+        info = valid[0]
+        return (f"the newest valid checkpoint is {info.path} (epoch {info.epoch}, step "
+                f"{info.step}); continue from it with a lower learning rate: moeheads run "
+                f"{self.source} --set {lower} --resume {info.path} --allow-recipe-change")
+
+
+_PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}

@@ -17,8 +17,10 @@ from moeheads.rundir.build import build_dataset
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
 from moeheads.train.builder import TrainingParts
+from moeheads.train.interrupt import GracefulInterrupt
 from moeheads.train.monitor import GateBuffer, probe_metrics
 from moeheads.train.progress import TrainProgress, epoch_line
+from moeheads.train.tally import EpochTally
 
 
 def channels_last(images: torch.Tensor) -> torch.Tensor:
@@ -54,42 +56,76 @@ class TrainLoop:
         self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None,
                               loggers=loggers)
         self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
-        self.gates = GateBuffer()
+        self.tally = EpochTally(GateBuffer())
+        self.interrupt = GracefulInterrupt()
         self.probe = None
         if recipe.data.probe_train is not None and ctx.is_main:
             self.probe = (build_dataset(recipe.data.probe_train),
                           build_dataset(recipe.data.probe_test))
 
-    def train(self, start_epoch: int, start_step: int, global_step: int) -> dict[str, Any]:
+    def train(self, start_epoch: int, start_step: int, global_step: int,
+              tally: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Train from ``start_epoch`` (at ``start_step`` of it) to the recipe's last epoch.
+
+        Args:
+            start_epoch: Epoch to start in (0-based).
+            start_step: Optimiser steps of that epoch already taken.
+            global_step: Optimiser steps taken in all.
+            tally: The started epoch's running sums (from a mid-epoch checkpoint).
+
+        Raises:
+            InterruptedRunError: Ctrl-C: after a checkpoint at the next step boundary, or
+                (a second Ctrl-C) at once, without one.
+        """
         trainer = self.recipe.trainer
         self.global_step = global_step
         metrics: dict[str, Any] = {}
-        for epoch in range(start_epoch, trainer.epochs):
-            first = start_step if epoch == start_epoch else 0
-            try:
-                metrics = self._epoch(epoch, first)
-            except KeyboardInterrupt:
-                self.progress.end_epoch()
-                self._save(epoch, self._step_in_epoch)
-                raise InterruptedRunError(
-                    f"interrupted at epoch {epoch + 1}, step {self.global_step}; checkpoint "
-                    f"written, continue with: moeheads run RECIPE --resume auto"
-                ) from None
-            last = epoch + 1 == trainer.epochs
-            if (epoch + 1) % trainer.checkpoint_every == 0 or last:
-                self._save(epoch + 1, 0)
-            self.ctx.barrier()
+        with GracefulInterrupt() as self.interrupt:
+            for epoch in range(start_epoch, trainer.epochs):
+                first = start_step if epoch == start_epoch else 0
+                try:
+                    metrics = self._epoch(epoch, first, tally if epoch == start_epoch else None)
+                except KeyboardInterrupt:
+                    self.progress.end_epoch()
+                    raise InterruptedRunError(
+                        f"stopped at once at epoch {epoch + 1}, step {self.global_step}, without "
+                        "a checkpoint; continue from the newest one with: moeheads run RECIPE "
+                        "--resume auto"
+                    ) from None
+                last = epoch + 1 == trainer.epochs
+                stop = self._stop_requested(epoch_end=True)
+                if (epoch + 1) % trainer.checkpoint_every == 0 or last or stop:
+                    self._save(epoch + 1, 0)
+                self.ctx.barrier()
+                if stop and not last:
+                    self._stopped(epoch + 1)
         return metrics
 
-    def _epoch(self, epoch: int, first_step: int) -> dict[str, Any]:
+    def _stop_requested(self, epoch_end: bool = False) -> bool:
+        """Whether Ctrl-C was pressed. Across processes, all must stop at the same step, so
+        they agree (one small all-reduce) at each log step and epoch end only."""
+        if not self.ctx.distributed:
+            return self.interrupt.requested
+        if not epoch_end and self.global_step % self.recipe.trainer.log_every:
+            return False
+        return self.ctx.mean(float(self.interrupt.requested)) > 0
+
+    def _stopped(self, epoch: int) -> None:
+        raise InterruptedRunError(
+            f"interrupted at epoch {epoch}, step {self.global_step}; checkpoint written, "
+            "continue with: moeheads run RECIPE --resume auto"
+        )
+
+    def _epoch(self, epoch: int, first_step: int,
+               resumed: dict[str, Any] | None = None) -> dict[str, Any]:
         trainer = self.recipe.trainer
         self.sampler.set_epoch(epoch, first_step * trainer.accumulate)
         self.views.set_epoch(epoch)
-        self.gates.clear()
+        self.tally.clear()
+        if resumed is not None:
+            self.tally.load_state_dict(resumed)
         self.network.train()
         self._step_in_epoch = first_step
-        sums: dict[str, float] = {}
-        count = 0
         self.progress.start_epoch(epoch, trainer.epochs, self.steps_per_epoch, first_step)
         tic, images = time.perf_counter(), 0
         micro = 0
@@ -111,22 +147,24 @@ class TrainLoop:
                 continue
             self._optimizer_step()
             scalars = out.loss.scalars()
-            for name, value in scalars.items():
-                sums[name] = sums.get(name, 0.0) + value
-            count += 1
-            self.gates.add(out.gates)
+            self.tally.add(scalars)
+            self.tally.gates.add(out.gates)
             lr = self.optimizer.param_groups[0]["lr"]
             rate = images / max(time.perf_counter() - tic, 1e-9)
             self.progress.step(self._step_in_epoch, scalars["loss"], rate, lr)
             if self.global_step % trainer.log_every == 0:
                 self.log.write("step", epoch=epoch + 1, step=self.global_step, lr=lr,
                                images_per_s=rate, **scalars)
+            if self._step_in_epoch < self.steps_per_epoch and self._stop_requested():
+                self.progress.end_epoch()
+                self._save(epoch, self._step_in_epoch)
+                self._stopped(epoch + 1)
         self.progress.end_epoch()
-        summary = {name: total / max(count, 1) for name, total in sums.items()}
+        summary = self.tally.means()
         summary["images_per_s"] = images / max(time.perf_counter() - tic, 1e-9)
         summary.update(self._monitor(epoch))
         if self.ctx.is_main:
-            routing = self.gates.stats() if self.recipe.monitor.routing else None
+            routing = self.tally.gates.stats() if self.recipe.monitor.routing else None
             self.log.write("epoch", epoch=epoch + 1, step=self.global_step, **summary,
                            routing=routing)
             self.progress.print(epoch_line(epoch + 1, trainer.epochs, summary))
@@ -153,8 +191,7 @@ class TrainLoop:
         if float(finite) < 1.0:
             raise NonFiniteLossError(
                 f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step "
-                f"{self.global_step}; the last good checkpoint in {self.run_dir / 'checkpoints'}"
-                " is intact (lower the learning rate or use fp32, then --resume auto)"
+                f"{self.global_step}"
             )
 
     def _monitor(self, epoch: int) -> dict[str, float]:
@@ -177,7 +214,9 @@ class TrainLoop:
         state = TrainingState(
             self.model, step=self.global_step, epoch=epoch,
             optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
-            recipe_hash=self.recipe.hash(), extra={"step_in_epoch": step_in_epoch},
+            recipe_hash=self.recipe.hash(),
+            extra={"step_in_epoch": step_in_epoch,
+                   **({"epoch_tally": self.tally.state_dict()} if step_in_epoch else {})},
             metadata={"architecture": self.recipe.backbone.name,
                       "feature_dim": str(self.model.backbone.feature_dim),
                       "moeheads_version": __version__},

@@ -52,6 +52,17 @@ class GateBuffer:
         self._chunks.clear()
         self._rows.clear()
 
+    def state_dict(self) -> dict[str, list[Tensor]]:
+        """The kept gates, batch by batch, per task (to resume an epoch's statistics)."""
+        return {task: list(chunks) for task, chunks in self._chunks.items()}
+
+    def load_state_dict(self, state: dict[str, list[Tensor]]) -> None:
+        """Keep the gates of :meth:`state_dict` (replacing any kept now)."""
+        self.clear()
+        for task, chunks in state.items():
+            self._chunks[task] = deque(chunk.float().cpu() for chunk in chunks)
+            self._rows[task] = sum(len(chunk) for chunk in chunks)
+
 
 def _limit(dataset: Any, count: int | None) -> Any:
     if count is None or count >= len(dataset):

@@ -34,6 +34,27 @@ def test_stl10_missing_file_is_named(tmp_path: Path) -> None:
         create_dataset("stl10", root=tmp_path, split="unlabeled")
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("truncate_images", "train_X.bin is damaged"), ("empty_images", "train_X.bin is damaged"),
+     ("short_labels", "are damaged"), ("bad_label", "are damaged")],
+)
+def test_stl10_damaged_files_are_named(tmp_path: Path, damage: str, message: str) -> None:
+    """A damaged download is a DataError naming the file, not a bare ValueError."""
+    write_stl10(tmp_path, {"train": 3})
+    images, labels = tmp_path / "stl10_binary/train_X.bin", tmp_path / "stl10_binary/train_y.bin"
+    if damage == "truncate_images":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == "empty_images":
+        images.write_bytes(b"")
+    elif damage == "short_labels":
+        labels.write_bytes(labels.read_bytes()[:2])
+    else:
+        labels.write_bytes(bytes([1, 2, 11]))
+    with pytest.raises(DataError, match=message):
+        create_dataset("stl10", root=tmp_path)
+
+
 def test_cifar10_splits(tmp_path: Path) -> None:
     write_cifar10(tmp_path, per_batch=20)
     trainval = create_dataset("cifar10", root=tmp_path, split="trainval")

@@ -222,3 +222,18 @@ def test_compare_prints_both_runs(run_dir: Path, tmp_path: Path, capsys, monkeyp
     assert "star" in rows["recipe heads.router.name"] and "mmoe" in rows["recipe heads.router.name"]
     assert "0.05" in rows["recipe optimizer.lr"] and "0.1" in rows["recipe optimizer.lr"]
     assert "recipe name" not in rows and "recipe seed" not in rows
+
+
+def test_report_and_compare_tolerate_a_torn_metrics_line(run_dir: Path, tmp_path: Path,
+                                                         capsys, monkeypatch) -> None:
+    """A crash during an append leaves half a line: readers skip it and say so."""
+    torn = tmp_path / "torn"
+    shutil.copytree(run_dir, torn, ignore=shutil.ignore_patterns("cache"))
+    with (torn / "metrics.jsonl").open("a") as handle:
+        handle.write('{"kind": "step", "epoch": 3, "st')
+    code, _, err = cli(capsys, monkeypatch, "report", str(torn))
+    assert code == 0, err
+    assert "unreadable line" in err and "Traceback" not in err
+    code, out, err = cli(capsys, monkeypatch, "compare", str(run_dir), str(torn))
+    assert code == 0, err
+    assert "torn" in out and "unreadable line" in err

@@ -52,6 +52,8 @@ def test_export_command(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert torch.equal(load_file(str(out))["0.weight"],
                        load_file(str(tmp_path / "runs/tiny/backbone.safetensors"))["0.weight"])
+    again = moeheads("export", str(tmp_path / "runs" / "tiny"), str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr  # the flag, not Python
 
 
 @pytest.mark.parametrize(
@@ -83,9 +85,10 @@ def test_validate_prints_resolved_recipe_and_set_overrides(tmp_path: Path) -> No
     assert proc.returncode == 2 and "evaluation[0]" in proc.stderr and "kk" in proc.stderr
 
 
-def test_refuses_to_reuse_run_dir_without_resume(tmp_path: Path) -> None:
+def test_resume_never_starts_over_beside_the_earlier_run(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "tiny.yaml",
                           tiny_recipe(tmp_path / "runs", trainer__epochs=1))
     assert moeheads("run", str(recipe)).returncode == 0
     proc = moeheads("run", str(recipe), "--resume", "never")
-    assert proc.returncode == 2 and "already holds checkpoints" in proc.stderr
+    assert proc.returncode == 0 and "the earlier run was moved to" in proc.stdout
+    assert len(list((tmp_path / "runs").iterdir())) == 2

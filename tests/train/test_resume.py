@@ -1,18 +1,24 @@
 """Resuming reproduces an uninterrupted run exactly (CPU, deterministic settings)."""
 
+import os
+import re
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from moeheads.cli import main
 from moeheads.config import Recipe
 from moeheads.errors import MoeheadsError
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
+from moeheads.rundir.model import PretrainModel
 from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer
 from moeheads.train.loop import TrainLoop
-from tests.train.recipes import tiny_recipe
+from tests.train.recipes import tiny_recipe, write_recipe
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -50,10 +56,49 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path: Path) -> Non
     before = latest_valid_checkpoint(recipe.run_dir)
     exploding = Recipe.model_validate(tiny_recipe(tmp_path, trainer__epochs=1,
                                                   optimizer__lr=1e30, name="nan"))
-    with pytest.raises(NonFiniteLossError, match="last good checkpoint"):
+    # no checkpoint of the exploding run exists, and the message does not claim one
+    with pytest.raises(NonFiniteLossError, match=r"no checkpoint had been written yet.*"
+                       r"--set optimizer.lr=1e\+29 --resume never"):
         Trainer(exploding, resume="never").run()
     assert isinstance(NonFiniteLossError("x"), MoeheadsError)
     assert latest_valid_checkpoint(recipe.run_dir).path == before.path
+
+
+def test_nan_after_a_checkpoint_names_it_and_its_command_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The loss turns NaN in epoch 2: the message names the epoch-1 checkpoint and a command
+    that continues from it with a lower learning rate; that command then runs."""
+    recipe_file = write_recipe(tmp_path / "tiny.yaml", tiny_recipe(
+        tmp_path / "runs", trainer__epochs=2, monitor__knn_every=0, monitor__cca_every=0))
+    forward = PretrainModel.forward
+
+    def nan_in_epoch_two(model: PretrainModel, batch):
+        out = forward(model, batch)
+        nan_in_epoch_two.calls += 1
+        if nan_in_epoch_two.calls > 5:
+            out.loss.loss = out.loss.loss * float("nan")
+        return out
+
+    nan_in_epoch_two.calls = 0
+    monkeypatch.setattr(PretrainModel, "forward", nan_in_epoch_two)
+    monkeypatch.setattr(sys, "argv", ["moeheads", "run", str(recipe_file)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    message = capsys.readouterr().err.replace("\n", "")
+    command = re.search(r"moeheads run (\S+) --set (\S+) --resume (\S+) --allow-recipe-change",
+                        message)
+    assert command is not None, message
+    assert command.group(3).endswith("step-000000004.json")  # the end of epoch 1
+    monkeypatch.setattr(PretrainModel, "forward", forward)
+    monkeypatch.setattr(sys, "argv", ["moeheads", "run", command.group(1), "--set",
+                                      command.group(2), "--resume", command.group(3),
+                                      "--allow-recipe-change"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code in (0, None)
+    assert latest_valid_checkpoint(tmp_path / "runs" / "tiny").step == 8
 
 
 def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(
@@ -70,7 +115,7 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues_exactly(
     def step_then_ctrl_c(loop: TrainLoop) -> None:
         original_step(loop)
         if loop.global_step == 6:  # the middle of the second epoch (4 steps per epoch)
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(TrainLoop, "_optimizer_step", step_then_ctrl_c)
     with pytest.raises(InterruptedRunError, match="--resume auto"):

@@ -1,0 +1,158 @@
+"""A run directory belongs to one recipe and one writer: a changed recipe is refused (or
+continued on request, and recorded), --resume never moves an earlier run aside, a second
+writer is refused, a failed start leaves nothing, and the banner says how a run starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from moeheads.cli import main
+from moeheads.rundir.checkpoint import latest_valid_checkpoint
+from moeheads.rundir.lock import RunLock
+from moeheads.rundir.metrics import read_metrics
+from moeheads.train.loop import TrainLoop
+from tests.train.recipes import tiny_recipe, write_recipe
+
+QUIET = {"monitor__knn_every": 0, "monitor__cca_every": 0, "trainer__epochs": 1}
+
+
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        *args: str) -> tuple[int, str]:
+    """``moeheads ARGS`` in this process: (exit code, stdout + stderr)."""
+    monkeypatch.setattr(sys, "argv", ["moeheads", *args])
+    monkeypatch.setenv("COLUMNS", "400")
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def trained(tmp_path: Path, capsys, monkeypatch) -> Path:
+    """A finished one-epoch run (4 steps); returns its recipe file."""
+    recipe = write_recipe(tmp_path / "tiny.yaml", tiny_recipe(tmp_path / "runs", **QUIET))
+    code, out = cli(capsys, monkeypatch, "run", str(recipe))
+    assert code == 0 and "fresh start" in out, out
+    return recipe
+
+
+def test_a_changed_recipe_is_refused_and_the_run_kept(trained: Path, tmp_path: Path, capsys,
+                                                      monkeypatch) -> None:
+    run = tmp_path / "runs" / "tiny"
+    before = latest_valid_checkpoint(run).path
+    metrics = (run / "metrics.jsonl").read_text()
+    code, out = cli(capsys, monkeypatch, "run", str(trained), "--set", "optimizer.lr=0.001")
+    assert code == 2
+    assert "optimizer.lr 0.05 -> 0.001" in out
+    for choice in ("--set name=tiny-2", "--resume never", "--allow-recipe-change"):
+        assert choice in out
+    assert latest_valid_checkpoint(run).path == before  # nothing overwritten or pruned
+    assert (run / "metrics.jsonl").read_text() == metrics
+
+
+def test_allow_recipe_change_continues_and_records_it(trained: Path, tmp_path: Path, capsys,
+                                                      monkeypatch) -> None:
+    run = tmp_path / "runs" / "tiny"
+    checkpoint = latest_valid_checkpoint(run).path
+    code, out = cli(capsys, monkeypatch, "run", str(trained), "--set", "trainer.epochs=2",
+                    "--resume", str(checkpoint), "--allow-recipe-change")
+    assert code == 0, out
+    assert "resuming" in out and "trainer.epochs 1 -> 2" in out
+    assert latest_valid_checkpoint(run).step == 8
+    changes = [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "recipe_change"]
+    assert changes == [{**changes[0], "step": 4, "changes": {"trainer.epochs": [1, 2]}}]
+    assert "epochs: 1" in (run / "recipe.step-4.yaml").read_text()
+    assert "epochs: 2" in (run / "recipe.yaml").read_text()
+    epochs = [r["epoch"] for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert epochs == [1, 2]
+
+
+def test_resume_never_moves_the_earlier_run_aside(trained: Path, tmp_path: Path, capsys,
+                                                  monkeypatch) -> None:
+    old = (tmp_path / "runs" / "tiny" / "metrics.jsonl").read_text()
+    code, out = cli(capsys, monkeypatch, "run", str(trained), "--resume", "never")
+    assert code == 0 and "fresh start" in out and "moved to" in out, out
+    aside = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("tiny.")]
+    assert len(aside) == 1 and (aside[0] / "metrics.jsonl").read_text() == old
+    assert latest_valid_checkpoint(aside[0]).step == 4
+
+
+def test_an_unchanged_complete_run_says_so(trained: Path, capsys, monkeypatch) -> None:
+    code, out = cli(capsys, monkeypatch, "run", str(trained))
+    assert code == 0 and "already complete" in out, out
+
+
+def test_a_second_writer_is_refused_at_once(trained: Path, tmp_path: Path, capsys,
+                                            monkeypatch) -> None:
+    run = tmp_path / "runs" / "tiny"
+    with RunLock(run):  # as another process's run would hold it
+        code, out = cli(capsys, monkeypatch, "run", str(trained), "--set", "trainer.epochs=2",
+                        "--allow-recipe-change")
+    assert code == 2 and "is in use by process" in out, out
+    assert latest_valid_checkpoint(run).step == 4
+
+
+def test_a_failed_start_leaves_no_run_directory(tmp_path: Path, capsys, monkeypatch) -> None:
+    recipe = tiny_recipe(tmp_path / "runs", **QUIET)
+    recipe["data"]["dataset"] = {"name": "stl10", "root": str(tmp_path / "nothing")}
+    code, out = cli(capsys, monkeypatch, "run", str(write_recipe(tmp_path / "r.yaml", recipe)))
+    assert code == 2 and "stl10" in out, out
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_second_ctrl_c_stops_at_once_and_says_no_checkpoint(tmp_path: Path, capsys,
+                                                            monkeypatch) -> None:
+    recipe = write_recipe(tmp_path / "tiny.yaml", tiny_recipe(tmp_path / "runs", **QUIET))
+    step = TrainLoop._optimizer_step
+
+    def ctrl_c_twice(loop: TrainLoop) -> None:
+        step(loop)
+        if loop.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(TrainLoop, "_optimizer_step", ctrl_c_twice)
+    code, out = cli(capsys, monkeypatch, "run", str(recipe))
+    assert code == 130 and "without a checkpoint" in out, out
+    assert latest_valid_checkpoint(tmp_path / "runs" / "tiny") is None
+
+
+def test_interrupted_epoch_summary_counts_every_step(tmp_path: Path, capsys,
+                                                     monkeypatch) -> None:
+    """The epoch record after a mid-epoch resume averages all four steps, not the last two."""
+    recipe = write_recipe(tmp_path / "tiny.yaml", tiny_recipe(
+        tmp_path / "runs", trainer__deterministic=True, **QUIET))
+    straight = write_recipe(tmp_path / "straight.yaml", tiny_recipe(
+        tmp_path / "straight", trainer__deterministic=True, **QUIET))
+    assert cli(capsys, monkeypatch, "run", str(straight))[0] == 0
+    step = TrainLoop._optimizer_step
+
+    def ctrl_c_at_two(loop: TrainLoop) -> None:
+        step(loop)
+        if loop.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(TrainLoop, "_optimizer_step", ctrl_c_at_two)
+    assert cli(capsys, monkeypatch, "run", str(recipe))[0] == 130
+    monkeypatch.setattr(TrainLoop, "_optimizer_step", step)
+    assert cli(capsys, monkeypatch, "run", str(recipe))[0] == 0
+
+    def epoch(run: Path) -> dict:
+        record = [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "epoch"]
+        assert len(record) == 1
+        return {k: v for k, v in record[0].items() if k not in ("time", "images_per_s")}
+
+    assert epoch(tmp_path / "runs" / "tiny") == epoch(tmp_path / "straight" / "tiny")
+    steps = [r["step"] for r in read_metrics(tmp_path / "runs/tiny/metrics.jsonl")
+             if r["kind"] == "step"]
+    assert steps == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "runs/tiny/metrics.jsonl").read_text().splitlines()[-1])
