@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: --help stays fast (no rich rendering)
 )
 console = Console()
 err_console = Console(stderr=True)
