@@ -1,11 +1,12 @@
-# moeheads: `make demo` runs the quickstart, `make test` runs lint, tests and the docs build.
+# moeheads: `make demo` runs the quickstart, `make test` runs lint, tests and the docs build,
+# `make gpu-check` measures everything that needs a GPU.
 # Both create .venv and install the package (with the dev extras) when needed.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint pytest docs docs-serve bench clean
+.PHONY: install demo test lint pytest docs docs-serve bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,11 @@ docs-serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/heads.py
+
+# everything that needs a GPU, in one run (under 8 minutes on one H100): gpu tests,
+# throughput of both input pipelines, heads, JPEG decoding; table in runs/gpu-check/summary.md
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf site build *.egg-info

@@ -8,6 +8,7 @@ is at least as fast) and the peak memory of each, measured in fresh processes.
 
     python benchmarks/heads.py                 # CPU
     python benchmarks/heads.py --device cuda   # adds torch.compile variants
+    python benchmarks/heads.py --device cuda --json runs/heads.json   # also writes the figures
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -43,14 +45,15 @@ class LoopHeads(nn.Module):
         return {task: mixed[t] for t, task in enumerate(self.router.tasks)}
 
 
-def build(kind: str, device: str, compile_: bool) -> tuple[nn.Module, torch.Tensor]:
+def build(kind: str, device: str, compile_: bool, rows: int = 768
+          ) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     heads = MoEHeads.build(512, ["inv", "eq"], num_experts=16, router="star")
     model: nn.Module = heads if kind == "bank" else LoopHeads(heads)
     model = model.to(device).train()
     if compile_:
         model = torch.compile(model)
-    h = torch.randn(768, 512, device=device, requires_grad=True)
+    h = torch.randn(rows, 512, device=device, requires_grad=True)
     return model, h
 
 
@@ -65,8 +68,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_pair(device: str, compile_: bool, reps: int, warmup: int) -> dict[str, float]:
-    models = {kind: build(kind, device, compile_) for kind in ("bank", "loop")}
+def time_pair(device: str, compile_: bool, reps: int, warmup: int, rows: int = 768
+              ) -> dict[str, float]:
+    models = {kind: build(kind, device, compile_, rows) for kind in ("bank", "loop")}
     for _ in range(warmup):
         for model, h in models.values():
             step(model, h)
@@ -135,6 +139,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--glibc-defaults", action="store_true",
                         help="Leave glibc's malloc thresholds alone.")
+    parser.add_argument("--no-memory", action="store_true", help="Skip the peak-memory runs.")
+    parser.add_argument("--rows", type=int, default=768,
+                        help="Feature rows per step (timing only; memory runs use 768).")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
     if args.child:
         if args.device == "cpu" and not args.glibc_defaults:
@@ -145,17 +153,32 @@ def main() -> None:
         keep_cpu_buffers()  # as `moeheads run` does on the CPU; the same for both variants
     print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"malloc={'glibc defaults' if args.glibc_defaults else 'large buffers kept'}")
-    print("STAR heads: 16 experts 512-512-512-128, 2 tasks, 768 rows, forward + backward")
+    print(f"STAR heads: 16 experts 512-512-512-128, 2 tasks, {args.rows} rows, "
+          "forward + backward")
     variants = [False, True] if args.device.startswith("cuda") else [False]
+    figures: dict[str, dict[str, float]] = {}
+
+    def write() -> None:  # after each figure, so a run cut short keeps what it measured
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"device": args.device, **figures}, indent=2))
+
     for compile_ in variants:
-        t = time_pair(args.device, compile_, args.reps, args.warmup)
+        t = time_pair(args.device, compile_, args.reps, args.warmup, args.rows)
+        label = "compiled" if compile_ else "eager"
+        figures[label] = {"bank_ms": t["bank"] * 1e3, "loop_ms": t["loop"] * 1e3,
+                          "loop_over_bank": t["loop"] / t["bank"]}
+        print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
+              f"loop/bank = {t['loop'] / t['bank']:.2f}x", flush=True)
+        write()
+        if args.no_memory:
+            continue
         mem = {kind: peak_memory(kind, args.device, compile_, args.glibc_defaults)
                for kind in ("bank", "loop")}
-        label = "compiled" if compile_ else "eager"
-        print(f"[{label}] bank {t['bank'] * 1e3:8.2f} ms   loop {t['loop'] * 1e3:8.2f} ms   "
-              f"loop/bank = {t['loop'] / t['bank']:.2f}x")
+        figures[label].update(bank_peak_mib=mem["bank"], loop_peak_mib=mem["loop"])
         print(f"[{label}] peak memory (MiB, {'allocator' if args.device != 'cpu' else 'RSS'} "
               f"growth over the step): bank {mem['bank']:.0f}   loop {mem['loop']:.0f}")
+        write()
 
 
 if __name__ == "__main__":

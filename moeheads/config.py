@@ -117,14 +117,20 @@ class ViewsConfig(ViewOptions):
     Attributes:
         num_views: Views per image V (>= 2).
         original: Also produce the un-augmented original (needed by equivariant losses).
+        pipeline: Where crops, resizes and flips run: ``workers`` (DataLoader
+            processes, any dataset), ``device`` (a whole batch at once on the training
+            device; in-memory datasets and JPEG files) or ``auto`` (``device`` on CUDA
+            where the dataset allows it, else ``workers``). Both give the same views
+            (see the views guide); not part of the recipe hash.
     """
 
     num_views: int = Field(2, ge=2)
     original: bool = True
+    pipeline: Literal["workers", "device", "auto"] = "workers"
 
     def view_options(self) -> ViewOptions:
         """Only the distribution options."""
-        return ViewOptions(**self.model_dump(exclude={"num_views", "original"}))
+        return ViewOptions(**self.model_dump(exclude={"num_views", "original", "pipeline"}))
 
 
 class BackboneConfig(Component):
@@ -430,5 +436,6 @@ class Recipe(BaseModel):
             del data["imports"]  # recipes without imports keep the hash they always had
         data["trainer"].pop("log_every", None)
         data["data"].pop("num_workers", None)
+        data["views"].pop("pipeline", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()

@@ -3,7 +3,6 @@ traceback. Each row is a mistake a user made; the table only grows."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,21 +10,15 @@ from typing import Any
 import pytest
 import yaml
 
-from moeheads.cli import main
+from tests.cli import cli
 from tests.train.recipes import tiny_recipe
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
             monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """``moeheads ARGS`` in this process: (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["moeheads", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = cli(capsys, monkeypatch, *args)
+    return code, out + err
 
 
 def _set(recipe: dict[str, Any], dotted: str, value: Any) -> None:

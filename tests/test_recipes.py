@@ -41,3 +41,9 @@ def test_imagenet100_is_four_gpus_global_256() -> None:
     assert recipe.backbone.name == "torchvision:resnet50" and recipe.heads.num_experts == 8
     assert recipe.trainer.batch_size == 256 and recipe.trainer.epochs == 500
     assert recipe.views.size == 224 and recipe.views.kernel_size == 23
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if "stl10" in p.stem or "imagenet" in p.stem],
+                         ids=lambda p: p.stem)
+def test_paper_recipes_make_views_on_the_gpu(path: Path) -> None:
+    assert load_recipe(path).views.pipeline == "auto"

@@ -50,3 +50,31 @@ class ArrayImages(ImageDataset):
         if self.layout in ("NCHW", "NCWH"):
             return to_rgb_uint8(torch.from_numpy(np.ascontiguousarray(pixels)))
         return to_rgb_uint8(pixels)
+
+    def stacked_images(self, chunk: int = 4096) -> Tensor | None:
+        """All images as uint8 ``[N, C, H, W]`` (C = 1 or 3; an alpha channel is dropped).
+
+        The array is read ``chunk`` images at a time (it may be memory-mapped).
+        """
+        n = len(self.images)
+        if n == 0:
+            return None
+        first = self._channels_first(np.asarray(self.images[:1]))
+        if first.shape[1] not in (1, 3, 4):
+            return None
+        out = torch.empty((n, min(first.shape[1], 3), *first.shape[2:]), dtype=torch.uint8)
+        for start in range(0, n, chunk):
+            part = self._channels_first(np.asarray(self.images[start : start + chunk]))
+            out[start : start + len(part)] = torch.from_numpy(np.ascontiguousarray(part[:, :3]))
+        return out
+
+    def _channels_first(self, pixels: np.ndarray) -> np.ndarray:
+        """A ``[n, ...]`` slice of the array as ``[n, C, H, W]`` uint8."""
+        pixels = pixels.astype(np.uint8, copy=False)
+        if self.layout == "NCWH":
+            return pixels.transpose(0, 1, 3, 2)
+        if self.layout == "NHWC":
+            return pixels.transpose(0, 3, 1, 2)
+        if self.layout == "NHW":
+            return pixels[:, None]
+        return pixels

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,6 +53,21 @@ class ImageDataset(Dataset[tuple[Tensor, int]]):
     def source(self, index: int) -> str:
         """Where item ``index`` comes from (a file path or ``name[index]``), for messages."""
         return f"{self.name}[{index}]"
+
+    def stacked_images(self) -> Tensor | None:
+        """Every image as one uint8 ``[N, C, H, W]`` tensor (C = 1 or 3), or ``None``.
+
+        Datasets held as one array of equal-size images return it (read fully into
+        memory); the default is ``None``. The device views pipeline uses it.
+        """
+        return None
+
+    def encoded_file(self, index: int) -> Path | None:
+        """The encoded image file of item ``index``, or ``None`` when items are not files.
+
+        The device views pipeline reads these bytes and decodes them on the device.
+        """
+        return None
 
     @property
     def num_skipped(self) -> int:
@@ -135,6 +151,15 @@ class SubsetImages(ImageDataset):
         """The source of the selected base item."""
         return self.base.source(int(self.indices[index]))
 
+    def stacked_images(self) -> Tensor | None:
+        """The selected rows of the base's stacked images (``None`` if it has none)."""
+        images = self.base.stacked_images()
+        return None if images is None else images[self.indices]
+
+    def encoded_file(self, index: int) -> Path | None:
+        """The encoded file of the selected base item."""
+        return self.base.encoded_file(int(self.indices[index]))
+
 
 class ConcatImages(ImageDataset):
     """Several datasets with the same classes, one after another.
@@ -171,6 +196,18 @@ class ConcatImages(ImageDataset):
         """The source from the part that holds ``index``."""
         part, local = self._locate(index)
         return part.source(local)
+
+    def stacked_images(self) -> Tensor | None:
+        """The parts' stacked images, concatenated (``None`` unless all have equal shapes)."""
+        stacks = [part.stacked_images() for part in self.parts]
+        if any(s is None for s in stacks) or len({s.shape[1:] for s in stacks}) != 1:
+            return None
+        return torch.cat(stacks)
+
+    def encoded_file(self, index: int) -> Path | None:
+        """The encoded file from the part that holds ``index``."""
+        part, local = self._locate(index)
+        return part.encoded_file(local)
 
 
 def missing_data(name: str, path: Any, layout: str, obtain: str) -> DataError:

@@ -52,6 +52,10 @@ class ImageFiles(ImageDataset):
         """The path of file ``index``."""
         return str(self.paths[index])
 
+    def encoded_file(self, index: int) -> Path | None:
+        """The path of file ``index`` (its bytes are the encoded image)."""
+        return self.paths[index]
+
 
 def _visible_dirs(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))

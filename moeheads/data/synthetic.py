@@ -204,6 +204,13 @@ class SyntheticShapes(ImageDataset):
         labels = self.targets[torch.as_tensor(indices, dtype=torch.long)].tolist()
         return list(zip(images, labels, strict=True))
 
+    def stacked_images(self, chunk: int = 2048) -> Tensor | None:
+        """Every item drawn once, as uint8 ``[length, 3, size, size]``."""
+        if len(self) == 0:
+            return None
+        return torch.cat([self.render(torch.arange(start, min(start + chunk, len(self))))
+                          for start in range(0, len(self), chunk)])
+
     def extra_repr(self) -> str:
         """Size, seed and split, for ``repr``."""
         return f"size={self.size}, seed={self.seed}, split={self.split!r}"

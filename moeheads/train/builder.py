@@ -7,12 +7,12 @@ its resumed continuation build the same objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
@@ -22,7 +22,13 @@ from moeheads.rundir.model import PretrainModel
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
 from moeheads.train.sync_batchnorm import convert_sync_batchnorm
-from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
+from moeheads.views import (
+    DeviceViews,
+    Photometric,
+    ViewSampler,
+    ViewsDataset,
+    build_input_pipeline,
+)
 
 
 @dataclass
@@ -35,13 +41,16 @@ class DataParts:
         loader: Batches of views.
         photometric: The on-device photometric part of the views.
         steps_per_epoch: Optimiser steps per epoch.
+        pipeline: Which input pipeline makes the views (``workers``, ``device-memory`` or
+            ``device-jpeg``).
     """
 
-    views: ViewsDataset
+    views: ViewsDataset | DeviceViews
     sampler: EpochSampler
-    loader: DataLoader
+    loader: Iterable[Any]
     photometric: Photometric
     steps_per_epoch: int
+    pipeline: str = "workers"
 
 
 @dataclass
@@ -107,20 +116,16 @@ def build_data(recipe: Recipe, dataset: Any, model: PretrainModel, ctx: DistCont
     if steps_per_epoch == 0:
         raise ConfigError("trainer.accumulate is larger than the batches of one epoch")
     view_sampler = ViewSampler(recipe.views.view_options())
-    views = ViewsDataset(dataset, view_sampler, recipe.views.num_views,
-                         original=recipe.views.original and model.needs_original,
-                         seed=recipe.seed)
-    loader = DataLoader(
-        views, batch_size=micro_batch, sampler=sampler, collate_fn=collate_views,
-        num_workers=recipe.data.num_workers,
-        pin_memory=recipe.data.pin_memory and ctx.device.type == "cuda",
-        persistent_workers=recipe.data.num_workers > 0,
-        # its own generator: starting an epoch's iterator then draws no number from the
-        # global RNG, so a run resumed mid-epoch continues the same random stream
-        generator=torch.Generator().manual_seed(recipe.seed),
+    inputs = build_input_pipeline(
+        dataset, view_sampler, num_views=recipe.views.num_views,
+        original=recipe.views.original and model.needs_original, seed=recipe.seed,
+        index_sampler=sampler, batch_size=micro_batch, device=ctx.device,
+        pipeline=recipe.views.pipeline, num_workers=recipe.data.num_workers,
+        pin_memory=recipe.data.pin_memory,
     )
     photometric = Photometric.from_options(view_sampler.options).to(ctx.device)
-    return DataParts(views, sampler, loader, photometric, steps_per_epoch)
+    return DataParts(inputs.views, sampler, inputs.loader, photometric, steps_per_epoch,
+                     inputs.kind)
 
 
 def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:

@@ -239,7 +239,9 @@ class Trainer:
         if not parts.ctx.is_main:
             return
         where = f"on {parts.ctx.device} ({_PRECISION_NAMES[parts.dtype]}"
-        where += f", {parts.ctx.world_size} processes)" if parts.ctx.distributed else ")"
+        if parts.ctx.distributed:
+            where += f", {parts.ctx.world_size} processes"
+        where += f"; views: {parts.data.pipeline} pipeline)"
         if plan.checkpoint is None:
             message = f"fresh start: {self.run_dir} {where}"
         elif global_step >= parts.total_steps:

@@ -1,8 +1,9 @@
 """Parametrised views: sample augmentation parameters, apply them, batch them.
 
 The geometric part (crop, resize, flip) runs per image in DataLoader workers
-(:class:`ViewsDataset`, :func:`collate_views`); the photometric part (jitter,
-grayscale, blur, normalise) runs batched on the training device
+(:class:`ViewsDataset`, :func:`collate_views`) or for a whole batch on the training
+device (:class:`DeviceViews`; :func:`build_input_pipeline` picks one); the photometric
+part (jitter, grayscale, blur, normalise) runs batched on the training device
 (:class:`Photometric`). Every view's parameters are recorded as an 11-value vector
 (layout in `moeheads.views.layout`), standardised by :class:`ParamStandardizer`.
 
@@ -21,11 +22,14 @@ Example:
 
 from moeheads.views.batch import Views, ViewSample, collate_views
 from moeheads.views.dataset import ViewsDataset, sample_seed
+from moeheads.views.device import make_views
+from moeheads.views.device_views import DeviceViews
 from moeheads.views.difference import param_difference
 from moeheads.views.geometric import apply_geometric, center_view, to_image_tensor
 from moeheads.views.layout import JITTER_OPS, NUM_PARAMS, PARAM_NAMES
 from moeheads.views.options import ViewOptions
 from moeheads.views.photometric import Photometric, PreparedViews
+from moeheads.views.pipeline import InputPipeline, build_input_pipeline
 from moeheads.views.sampler import ViewSampler
 from moeheads.views.standardize import ParamStandardizer, param_moments
 
@@ -33,6 +37,8 @@ __all__ = [
     "JITTER_OPS",
     "NUM_PARAMS",
     "PARAM_NAMES",
+    "DeviceViews",
+    "InputPipeline",
     "ParamStandardizer",
     "Photometric",
     "PreparedViews",
@@ -42,8 +48,10 @@ __all__ = [
     "Views",
     "ViewsDataset",
     "apply_geometric",
+    "build_input_pipeline",
     "center_view",
     "collate_views",
+    "make_views",
     "param_difference",
     "param_moments",
     "sample_seed",

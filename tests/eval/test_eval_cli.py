@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from moeheads.cli import main
 from moeheads.errors import ConfigError
 from moeheads.eval.runner import check_stages, finish_run
 from moeheads.recipe_io import load_recipe
 from moeheads.train.engine import Trainer
+from tests.cli import cli
 from tests.train.recipes import tiny_recipe, write_recipe
 
 STAGES = [{"protocol": "knn", "k": 5}, {"protocol": "cca"}]
@@ -45,20 +44,6 @@ def folder_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 pixels = (np.array(colour) + noise).clip(0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(directory / f"{i}.png")
     return root
-
-
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        *args: str) -> tuple[int, str, str]:
-    """Run ``moeheads ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["moeheads", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def result(run_dir: Path, stem: str) -> dict:

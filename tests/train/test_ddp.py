@@ -4,6 +4,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
@@ -37,9 +38,10 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(info.model_path))
 
 
-def test_two_processes_match_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", ["workers", "device"])
+def test_two_processes_match_one(tmp_path: Path, pipeline: str) -> None:
     options = {"trainer__epochs": 2, "monitor__knn_every": 0, "monitor__cca_every": 0,
-               "trainer__deterministic": True}
+               "trainer__deterministic": True, "views__pipeline": pipeline}
     single = Recipe.model_validate(tiny_recipe(tmp_path / "single", **options))
     Trainer(single, resume="never").run()
     multi = tiny_recipe(tmp_path / "ddp", **options)

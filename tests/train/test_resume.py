@@ -155,3 +155,29 @@ def test_compiled_run_trains_like_eager(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     for key in a:  # the same four steps; compiled kernels only reorder float operations
         torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=1e-4, msg=key)
+
+
+def test_device_views_train_exactly_like_workers_and_resume_exactly(tmp_path: Path) -> None:
+    options = {"trainer__epochs": 2, "trainer__checkpoint_every": 1,
+               "trainer__deterministic": True, "monitor__knn_every": 0,
+               "monitor__cca_every": 0}
+    workers = Recipe.model_validate(tiny_recipe(tmp_path / "w", **options))
+    device = Recipe.model_validate(tiny_recipe(tmp_path / "d", views__pipeline="device",
+                                               **options))
+    assert workers.hash() == device.hash()  # the pipeline does not change the recipe's hash
+    Trainer(workers, resume="never").run()
+    Trainer(device, resume="never").run()
+    a, b = _weights(workers.run_dir), _weights(device.run_dir)
+    for key in a:  # bit-exact views, so the same training
+        assert torch.equal(a[key], b[key]), key
+    # resume the device run from its epoch-1 checkpoint
+    killed = tmp_path / "k" / "tiny"
+    shutil.copytree(device.run_dir, killed)
+    final = latest_valid_checkpoint(killed)
+    for path in (final.path, final.model_path, final.state_path):
+        path.unlink()
+    assert latest_valid_checkpoint(killed).epoch == 1
+    Trainer(device.model_copy(update={"output_dir": tmp_path / "k"}), resume="auto").run()
+    c = _weights(killed)
+    for key in a:
+        assert torch.equal(a[key], c[key]), key

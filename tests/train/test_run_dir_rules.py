@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from moeheads.cli import main
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.rundir.lock import RunLock
 from moeheads.rundir.metrics import read_metrics
 from moeheads.train.loop import TrainLoop
+from tests.cli import cli as run_cli
 from tests.train.recipes import tiny_recipe, write_recipe
 
 QUIET = {"monitor__knn_every": 0, "monitor__cca_every": 0, "trainer__epochs": 1}
@@ -25,15 +24,8 @@ QUIET = {"monitor__knn_every": 0, "monitor__cca_every": 0, "trainer__epochs": 1}
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
         *args: str) -> tuple[int, str]:
     """``moeheads ARGS`` in this process: (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["moeheads", *args])
-    monkeypatch.setenv("COLUMNS", "400")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_cli(capsys, monkeypatch, *args)
+    return code, out + err
 
 
 @pytest.fixture
