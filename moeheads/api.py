@@ -28,6 +28,7 @@ from rich.console import Console
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.eval.runner import check_stages, evaluate_run, finish_run
+from moeheads.recipe_catalog import resolve_recipe_path
 from moeheads.recipe_io import apply_overrides, describe_recipe_errors, load_recipe
 from moeheads.rundir.check import check_recipe
 from moeheads.rundir.distributed import shutdown_distributed
@@ -80,13 +81,14 @@ def resolve_recipe(
     recipe_or_path: Recipe | Mapping[str, Any] | str | os.PathLike[str],
     overrides: Sequence[str] = (),
 ) -> Recipe:
-    """A validated recipe from a file, a mapping or a :class:`Recipe`, with overrides set.
+    """A validated recipe from a file (or a shipped recipe's name, ``"quickstart"``), a
+    mapping or a :class:`Recipe`, with overrides set.
 
     Raises:
         ConfigError: A missing file or an invalid field (after the overrides).
     """
     if isinstance(recipe_or_path, str | os.PathLike):
-        return load_recipe(recipe_or_path, overrides)
+        return load_recipe(resolve_recipe_path(recipe_or_path), overrides)
     if isinstance(recipe_or_path, Recipe):
         if not overrides:
             return recipe_or_path
@@ -96,7 +98,7 @@ def resolve_recipe(
     try:
         return Recipe.model_validate(apply_overrides(data, list(overrides)))
     except ValidationError as error:
-        raise ConfigError(describe_recipe_errors(error, "recipe", None)) from None
+        raise ConfigError(describe_recipe_errors(error, "recipe", None, list(overrides))) from None
 
 
 def validate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,6 @@ from rich.table import Table
 
 from moeheads._version import __version__
 from moeheads.errors import InterruptedRunError, MoeheadsError
-from moeheads.registry import registry_for
 
 app = typer.Typer(
     name="moeheads",
@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: --help stays fast (no rich rendering)
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -42,10 +43,12 @@ def root(
 
 @app.command("list")
 def list_components(
-    kind: Annotated[str, typer.Argument(help="routers, losses, backbones or datasets")],
+    kind: Annotated[str, typer.Argument(help="routers, losses, backbones, datasets or loggers")],
     pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'top*'")] = "*",
 ) -> None:
     """List registered components of one kind, with a one-line description each."""
+    from moeheads.registry import registry_for
+
     registry = registry_for(kind)
     rows = registry.describe(pattern)
     if not rows:
@@ -59,6 +62,19 @@ def list_components(
     console.print(table)
 
 
+@app.command("recipes")
+def list_recipes() -> None:
+    """List the recipes shipped with moeheads (run one by name: moeheads run quickstart)."""
+    from moeheads.recipe_catalog import describe_recipe, shipped_recipes
+
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("recipe")
+    table.add_column("description")
+    for name, path in shipped_recipes().items():
+        table.add_row(name, describe_recipe(path))
+    console.print(table)
+
+
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a recipe field: --set trainer.epochs=3 (repeatable)."),
@@ -67,7 +83,9 @@ SetOption = Annotated[
 
 @app.command()
 def validate(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    recipe: Annotated[
+        Path, typer.Argument(help="A recipe YAML file, or a shipped recipe's name (quickstart).")
+    ],
     overrides: SetOption = None,
 ) -> None:
     """Check a recipe and print it with every default filled in."""
@@ -80,7 +98,9 @@ def validate(
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.")],
+    recipe: Annotated[
+        Path, typer.Argument(help="A recipe YAML file, or a shipped recipe's name (quickstart).")
+    ],
     overrides: SetOption = None,
     resume: Annotated[
         str, typer.Option(help="auto (continue the newest valid checkpoint), never (start over, "
@@ -92,6 +112,9 @@ def run(
     ] = False,
 ) -> None:
     """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
+    if os.environ.get("RANK", "0") == "0":  # at once, before PyTorch loads (seconds)
+        console.print(f"moeheads {__version__}: starting {recipe} (loading PyTorch, checking "
+                      "the recipe)", highlight=False, markup=False)
     from moeheads.api import run as run_recipe
 
     run_recipe(recipe, overrides or [], resume=resume, console=console,

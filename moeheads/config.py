@@ -42,6 +42,7 @@ from moeheads.backbones import check_backbone_options
 from moeheads.errors import ConfigError
 from moeheads.heads import MoEHeads
 from moeheads.registry import options_from_signature, registry_for
+from moeheads.user_modules import import_user_modules
 from moeheads.views.options import ViewOptions
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -345,6 +346,9 @@ class Recipe(BaseModel):
     """A full run: data, views, backbone, heads, tasks, optimisation, monitoring, evaluation.
 
     Attributes:
+        imports: Modules (``my_lab.routers``) or ``.py`` files imported before the
+            rest of the recipe is validated, so that components they register can be
+            named (see [`moeheads.user_modules`][moeheads.user_modules]).
         name: Run name; the run directory is ``<output_dir>/<name>``.
         seed: Seed of model initialisation, data order and views.
         output_dir: Where run directories are created.
@@ -358,10 +362,14 @@ class Recipe(BaseModel):
         trainer: The loop.
         monitor: Monitoring during pretraining.
         evaluation: Evaluation stages after pretraining.
+        loggers: Experiment loggers that receive the metrics
+            (``[{name: tensorboard}, {name: wandb, project: star}, {name: mlflow}]``;
+            ``moeheads list loggers``).
     """
 
     model_config = _STRICT
 
+    imports: list[str] = Field(default_factory=list)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     seed: int = 0
     output_dir: Path = Path("runs")
@@ -375,6 +383,29 @@ class Recipe(BaseModel):
     trainer: TrainerConfig
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     evaluation: list[EvaluationStage] = Field(default_factory=list)
+    loggers: list[Component] = Field(default_factory=list)
+
+    @field_validator("loggers")
+    @classmethod
+    def _known_loggers(cls, value: list[Component]) -> list[Component]:
+        from moeheads.loggers import PROVIDED
+
+        for logger in value:
+            _validate_component("loggers", logger, PROVIDED)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_first(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("imports"):
+            imports = data["imports"]
+            if isinstance(imports, str):
+                imports = [imports]
+            try:
+                import_user_modules(str(entry) for entry in imports)
+            except ConfigError as error:
+                raise ValueError(str(error)) from None
+        return data
 
     @field_validator("tasks")
     @classmethod
@@ -415,7 +446,10 @@ class Recipe(BaseModel):
 
     def hash(self) -> str:
         """SHA-256 of the fields that change training (not monitoring, evaluation or paths)."""
-        data = self.model_dump(mode="json", exclude={"output_dir", "monitor", "evaluation"})
+        data = self.model_dump(mode="json",
+                               exclude={"output_dir", "monitor", "evaluation", "loggers"})
+        if not data["imports"]:
+            del data["imports"]  # recipes without imports keep the hash they always had
         data["trainer"].pop("log_every", None)
         data["trainer"].pop("timeout_minutes", None)
         data["data"].pop("num_workers", None)

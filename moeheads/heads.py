@@ -116,6 +116,16 @@ class MoEHeads(nn.Module):
         """Feature dimension d the heads expect."""
         return self.experts.in_features
 
+    def task_head(self, task: str) -> TaskHead:
+        """One task's head as a module returning a tensor (shares these heads' weights).
+
+        Example:
+            >>> heads = MoEHeads.build(in_features=512, tasks=["inv", "eq"], num_experts=4)
+            >>> heads.task_head("inv")(torch.randn(8, 512)).shape
+            torch.Size([8, 128])
+        """
+        return TaskHead(self, task)
+
     @property
     def out_features(self) -> int:
         """Embedding dimension of every task."""
@@ -153,6 +163,40 @@ class MoEHeads(nn.Module):
             )
             for z, r in zip(mixed, routed, strict=True)
         ]
+
+
+class TaskHead(nn.Module):
+    """One task of [`MoEHeads`][moeheads.heads.MoEHeads] as a plain projection head.
+
+    ``head(h)`` returns that task's embedding ``[..., out]`` as a tensor, so the head
+    fits wherever a projection head module goes (for example in place of lightly's
+    ``SimCLRProjectionHead``, before any tensor-returning loss). The weights are the
+    shared heads' own: training one task's head trains the shared experts and router.
+    The router's auxiliary losses are not returned; call the shared heads when the
+    objective needs them.
+
+    Args:
+        heads: The shared heads.
+        task: One of ``heads.tasks``.
+
+    Example:
+        >>> heads = MoEHeads.build(in_features=64, tasks=["inv", "eq"], num_experts=4,
+        ...                        out_features=16)
+        >>> head = TaskHead(heads, "inv")
+        >>> head(torch.randn(8, 64)).shape
+        torch.Size([8, 16])
+    """
+
+    def __init__(self, heads: MoEHeads, task: str) -> None:
+        super().__init__()
+        if task not in heads.tasks:
+            raise ConfigError(f"unknown task {task!r}; the heads have {', '.join(heads.tasks)}")
+        self.heads = heads
+        self.task = task
+
+    def forward(self, h: Tensor) -> Tensor:
+        """The task's embedding of features ``h[..., d]``."""
+        return self.heads(h).embeddings[self.task]
 
 
 def stack_gates(gates: dict[str, Tensor]) -> Tensor:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from moeheads.config import Recipe
 from moeheads.errors import ConfigError
@@ -26,7 +28,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``data`` with each ``FIELD.PATH=VALUE`` override set (intermediate mappings created)."""
+    """``data`` with each ``FIELD.PATH=VALUE`` override set (intermediate mappings created).
+
+    A mapping value replaces the whole field (``backbone={name: torchvision:resnet18}``).
+    Setting a component's ``name`` to another component starts that component afresh:
+    the old component's options are dropped, and later overrides add options to the new one
+    (``backbone.name=timm:resnet50 backbone.pretrained=true``).
+    """
     for text in overrides:
         path, value = parse_override(text)
         node: Any = data
@@ -38,6 +46,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 where = ".".join(path[: depth + 1])
                 raise ConfigError(f"--set {'.'.join(path)}: {where} is not a mapping")
             node = child
+        if (len(path) > 1 and path[-1] == "name" and "name" in node
+                and node["name"] != value):
+            node.clear()  # another component: the old one's options do not apply
         node[path[-1]] = value
     return data
 
@@ -60,6 +71,34 @@ def _line_of(root: yaml.Node | None, path: Sequence[Any]) -> int | None:
         else:
             return line
     return node.start_mark.line + 1 if node is not None else line
+
+
+def _fields_at(path: Sequence[Any]) -> list[str]:
+    """The field names of the recipe model that holds ``path``'s last key (``[]`` if none)."""
+    model: Any = Recipe
+    for key in path:
+        if isinstance(key, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        info = model.model_fields.get(str(key))
+        if info is None:
+            return []
+        annotation = info.annotation
+        for arg in typing.get_args(annotation) or (annotation,):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                annotation = arg
+                break
+        model = annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _suggestion(loc: Sequence[Any]) -> str:
+    """``" (did you mean 'epochs'?)"`` for an unknown field close to a known one."""
+    if not loc:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), _fields_at(loc[:-1]), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def _override_of(loc: Sequence[Any], overrides: Sequence[str]) -> str | None:
@@ -86,7 +125,7 @@ def describe_recipe_errors(error: ValidationError, source: str, root: yaml.Node 
         where = f" (--set {override})" if override else f" (line {line})" if line else ""
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + _suggestion(loc)
         elif item["type"] == "missing":
             message = "missing field"
         lines.append(f"{field}{where}: {message}")

@@ -27,6 +27,7 @@ import difflib
 import fnmatch
 import importlib
 import inspect
+import re
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "losses": "moeheads.losses:LOSSES",
     "backbones": "moeheads.backbones:BACKBONES",
     "datasets": "moeheads.data:DATASETS",
+    "loggers": "moeheads.loggers:LOGGERS",
 }
 _plugins_loaded = False
 
@@ -173,7 +175,9 @@ class Registry(Generic[T]):
             if not problems:
                 return None
             owner = f"{self.kind} {name!r}"
-            raise ConfigError(describe_validation_error(problems, owner)) from None
+            raise ConfigError(
+                describe_validation_error(problems, owner, entry.option_names())
+            ) from None
 
     def create(self, name: str, **options: Any) -> T:
         """Build component ``name`` with ``options`` after validating them."""
@@ -281,14 +285,22 @@ def _with_defaults(model: type[BaseModel], defaults: dict[str, Any]) -> type[Bas
     return create_model(model.__name__, __config__=model.model_config, **fields)
 
 
-def describe_validation_error(error: ValidationError | list[Any], owner: str) -> str:
-    """One line naming each problem's option path, for a ``ValidationError`` or its errors."""
+def describe_validation_error(
+    error: ValidationError | list[Any], owner: str, known: Iterable[str] = ()
+) -> str:
+    """One line naming each problem's option path, for a ``ValidationError`` or its errors.
+
+    ``known`` option names give suggestions for unknown ones (``did you mean 'k'?``).
+    """
     items = error.errors() if isinstance(error, ValidationError) else error
+    known = list(known)
     problems = []
     for item in items:
         path = ".".join(str(p) for p in item["loc"]) or "(options)"
         if item["type"] == "extra_forbidden":
-            problems.append(f"unknown option {path!r}")
+            close = difflib.get_close_matches(path, known, n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            problems.append(f"unknown option {path!r}{hint}")
         elif item["type"] == "missing":
             problems.append(f"missing option {path!r}")
         else:
@@ -297,4 +309,25 @@ def describe_validation_error(error: ValidationError | list[Any], owner: str) ->
 
 
 def _first_line(doc: str | None) -> str:
-    return inspect.cleandoc(doc).splitlines()[0].rstrip(".") if doc else ""
+    return plain_text(inspect.cleandoc(doc).splitlines()[0].rstrip(".")) if doc else ""
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]+)`")  # :class:`~a.b.C` -> C, :func:`f` -> f
+_MARKUP = (
+    (re.compile(r"\[`?([^\]`]+)`?\]\[[^\]]*\]"), r"\1"),  # [`C`][a.b.C] -> C
+    (re.compile(r"``([^`]+)``"), r"\1"),  # ``depth`` -> depth
+    (re.compile(r"`([^`]+)`"), r"\1"),
+)
+
+
+def plain_text(text: str) -> str:
+    """Docstring markup (reST literals, Sphinx roles, Markdown code and references) removed.
+
+    Example:
+        >>> plain_text("A CNN: ``depth`` stages of :class:`~torch.nn.Conv2d`")
+        'A CNN: depth stages of Conv2d'
+    """
+    text = _ROLE.sub(lambda m: m.group(2).rpartition(".")[2] if m.group(1) else m.group(2), text)
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return text

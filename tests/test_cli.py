@@ -38,3 +38,9 @@ def test_unknown_kind_is_one_line_exit_2() -> None:
     assert proc.returncode == 2
     assert "unknown component kind 'widgets'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_descriptions_are_plain_text() -> None:
+    result = runner.invoke(app, ["list", "backbones"])
+    assert "depth conv-BN-ReLU" in result.output
+    assert "``" not in result.output and ":class:" not in result.output

@@ -65,6 +65,17 @@ def attribute_docs(model: type[BaseModel]) -> dict[str, str]:
     return docs
 
 
+def markdown(text: str) -> str:
+    """Sphinx roles as links (qualified names) or inline code (short names)."""
+
+    def link(match: re.Match[str]) -> str:
+        target = match.group(2)
+        shown = target.split(".")[-1] if match.group(1) else target
+        return f"[`{shown}`][{target}]" if target.startswith("moeheads.") else f"`{shown}`"
+
+    return re.sub(r":[a-z]+:`(~?)([^`]+)`", link, text)
+
+
 def type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin is None:
@@ -101,13 +112,14 @@ with mkdocs_gen_files.open("recipe-reference.md", "w") as page:
         docs = attribute_docs(model)
         page.write(f"## `{title}`\n\n")
         first = inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+        first = markdown(first)
         page.write(f"{first}\n\n| field | type | default | meaning |\n|---|---|---|---|\n")
         fields = dict(model.model_fields)
         if model is ViewsConfig:
             fields = {**{k: fields[k] for k in ("num_views", "original")},
                       **{k: v for k, v in fields.items() if k in ViewOptions.model_fields}}
         for name, info in fields.items():
-            meaning = docs.get(name, "").replace("|", "\\|")
+            meaning = markdown(docs.get(name, "")).replace("|", "\\|")
             kind = type_name(info.annotation).replace("|", "\\|")
             page.write(f"| `{name}` | {kind} | {default_text(info)} | {meaning} |\n")
         if model is TaskConfig:

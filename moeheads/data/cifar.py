@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from torchvision.datasets import CIFAR10, CIFAR100
 
+from moeheads._lazy import lazy_import
 from moeheads.data.arrays import ArrayImages
 from moeheads.data.base import ImageDataset, missing_data
 from moeheads.data.catalog import DATASETS
@@ -19,9 +19,14 @@ from moeheads.errors import DataError
 from moeheads.registry import options_from_signature
 
 _FORMATS = {
-    "cifar10": (CIFAR10, "batches.meta", "label_names", "labels"),
-    "cifar100": (CIFAR100, "meta", "fine_label_names", "fine_labels"),
+    "cifar10": ("CIFAR10", "batches.meta", "label_names", "labels"),
+    "cifar100": ("CIFAR100", "meta", "fine_label_names", "fine_labels"),
 }
+
+
+def _source(name: str) -> Any:
+    """torchvision's dataset class (its URL, folder and file lists), imported on first use."""
+    return getattr(lazy_import("torchvision.datasets"), _FORMATS[name][0])
 
 
 def _unpickle(name: str, path: Path) -> dict[str, Any]:
@@ -34,7 +39,7 @@ def _unpickle(name: str, path: Path) -> dict[str, Any]:
 
 def cifar_folder(name: Literal["cifar10", "cifar100"], root: Path, download: bool) -> Path:
     """The ``cifar-*-py*`` folder under ``root``, downloaded first if asked and missing."""
-    source = _FORMATS[name][0]
+    source = _source(name)
     folder = Path(root) / source.base_folder
     if download and not (folder / _FORMATS[name][1]).is_file():
         fetch_archive(name, source.url, Path(root), source.filename, source.tgz_md5)
@@ -48,7 +53,8 @@ def read_cifar(
     name: Literal["cifar10", "cifar100"], folder: Path, official: Literal["train", "test"]
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
     """Read one official split: images ``[N, 3, 32, 32]``, label arrays by key, class names."""
-    source, meta_file, names_key, _ = _FORMATS[name]
+    _, meta_file, names_key, _ = _FORMATS[name]
+    source = _source(name)
     files = source.train_list if official == "train" else source.test_list
     batches = []
     for file_name, _ in files:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchvision.datasets.utils import download_and_extract_archive
-
 from moeheads.errors import DataError
 
 
@@ -15,6 +13,8 @@ def fetch_archive(name: str, url: str, root: Path, filename: str, md5: str | Non
     Raises:
         DataError: Naming the dataset and the URL when the download or extraction fails.
     """
+    from torchvision.datasets.utils import download_and_extract_archive
+
     try:
         download_and_extract_archive(url, str(root), filename=filename, md5=md5)
     except Exception as error:  # network, disk and checksum errors all end the same way

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from torchvision.datasets import FashionMNIST
 
+from moeheads._lazy import lazy_import
 from moeheads.data.arrays import ArrayImages
 from moeheads.data.base import missing_data
 from moeheads.data.catalog import DATASETS
@@ -17,7 +17,9 @@ from moeheads.errors import DataError
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where the Debian/Ubuntu package ``dataset-fashion-mnist`` installs the files."""
 
-CLASSES = list(FashionMNIST.classes)
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+           "Sneaker", "Bag", "Ankle boot"]  # torchvision FashionMNIST.classes
+tvd = lazy_import("torchvision.datasets")
 _FILES = {"train": "train-{}-idx{}-ubyte", "test": "t10k-{}-idx{}-ubyte"}
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 LAYOUT = "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] in <root>, <root>/FashionMNIST/raw"
@@ -77,7 +79,7 @@ def fashion_mnist(
     directory = find_idx_dir(root)
     if directory is None and download and root is not None:
         try:
-            FashionMNIST(str(root), train=split == "train", download=True)
+            tvd.FashionMNIST(str(root), train=split == "train", download=True)
         except Exception as error:  # network and checksum errors alike
             raise DataError(f"fashion_mnist: download into {root} failed: {error}") from error
         directory = find_idx_dir(root)

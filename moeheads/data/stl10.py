@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from torchvision.datasets import STL10
 
+from moeheads._lazy import lazy_import
 from moeheads.data.arrays import ArrayImages
 from moeheads.data.base import ConcatImages, ImageDataset, missing_data
 from moeheads.data.catalog import DATASETS
@@ -16,12 +16,15 @@ from moeheads.errors import DataError
 
 IMAGE_SHAPE = (3, 96, 96)
 LAYOUT = "<root>/stl10_binary/{train_X,train_y,test_X,test_y,unlabeled_X}.bin and class_names.txt"
-OBTAIN = f"use download: true or fetch {STL10.url}"
+URL = "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz"  # torchvision STL10.url
+OBTAIN = f"use download: true or fetch {URL}"
+BASE_FOLDER = "stl10_binary"
+tvd = lazy_import("torchvision.datasets")
 
 
 def _folder(root: Path) -> Path:
     root = Path(root)
-    return root if root.name == STL10.base_folder else root / STL10.base_folder
+    return root if root.name == BASE_FOLDER else root / BASE_FOLDER
 
 
 def read_stl10_images(path: Path) -> np.ndarray:
@@ -75,7 +78,7 @@ def stl10(
     """
     folder = _folder(root)
     if download and not (folder / "class_names.txt").is_file():
-        fetch_archive("stl10", STL10.url, folder.parent, STL10.filename, STL10.tgz_md5)
+        fetch_archive("stl10", URL, folder.parent, tvd.STL10.filename, tvd.STL10.tgz_md5)
     names_file = folder / "class_names.txt"
     if not names_file.is_file():
         raise missing_data("stl10", folder, LAYOUT, OBTAIN)

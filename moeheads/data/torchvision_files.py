@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from torchvision.datasets import Caltech101, VisionDataset
+from typing import TYPE_CHECKING, Any
 
 from moeheads.data.base import missing_data
 from moeheads.data.folder import ImageFiles
 from moeheads.errors import DataError
 
+if TYPE_CHECKING:
+    from torchvision.datasets import VisionDataset
+
 
 def samples_of(dataset: VisionDataset) -> list[tuple[Path, int]]:
     """The ``(image file, label)`` pairs of a torchvision file-based dataset, sorted by path."""
+    from torchvision.datasets import Caltech101
+
     if isinstance(dataset, Caltech101):
         folder = Path(dataset.root) / "101_ObjectCategories"
         pairs: Any = [

@@ -24,14 +24,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import create_model
-from torchvision import datasets as tv
 
+from moeheads._lazy import lazy_import
 from moeheads.data.base import ImageDataset
 from moeheads.data.catalog import DATASETS
 from moeheads.data.folder import ImageFiles
 from moeheads.data.splits import TransferSplit, stratified_split, transfer_split
 from moeheads.data.torchvision_files import from_torchvision
 from moeheads.registry import options_from_signature
+
+tv = lazy_import("torchvision.datasets")
 
 Metric = Literal["top1", "mean_per_class"]
 

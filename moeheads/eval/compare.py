@@ -1,8 +1,9 @@
 """Side-by-side comparison of runs (``moeheads compare RUN_A RUN_B ...``).
 
-Rows: the last epoch's loss parts and monitor values (kNN, 1-NN, CCA), then every
-headline number of every evaluation result any of the runs holds; ``-`` where a
-run lacks it.
+Rows: first the recipe fields whose values differ between the runs (``recipe
+heads.router.name``), then the last epoch's loss parts and monitor values (kNN, 1-NN,
+CCA), then every headline number of every evaluation result any of the runs holds;
+``-`` where a run lacks it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.table import Table
 
 from moeheads.errors import ConfigError
@@ -39,15 +41,54 @@ def run_values(run_dir: Path) -> dict[str, Any]:
     return values
 
 
+#: Recipe fields that differ between runs without changing what was trained.
+_SAME_RUN_FIELDS = ("name", "output_dir")
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of nested mappings as ``{"a.b.c": value}`` (lists stay values)."""
+    if not isinstance(data, dict) or not data:
+        return {prefix: data} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def recipe_differences(run_dirs: list[Path]) -> dict[str, list[Any]]:
+    """``field.path -> [value per run]`` for each recipe field whose values differ
+    (a field a run's recipe lacks counts as ``None``)."""
+    recipes = [flatten(yaml.safe_load((Path(d) / "recipe.yaml").read_text()) or {})
+               for d in run_dirs]
+    fields = list(dict.fromkeys(k for recipe in recipes for k in recipe))
+    values = {field: [recipe.get(field) for recipe in recipes] for field in fields
+              if field.split(".")[0] not in _SAME_RUN_FIELDS}
+    return {field: vals for field, vals in values.items() if len({repr(v) for v in vals}) > 1}
+
+
 def compare_table(run_dirs: list[Path]) -> Table:
-    """A rich table with one column per run and one row per metric any run has."""
+    """A rich table with one column per run: the recipe fields that differ, then one row
+    per metric any run has."""
     columns = {str(d): run_values(d) for d in run_dirs}
+    differences = {f"recipe {field}": values
+                   for field, values in recipe_differences(run_dirs).items()}
     names = list(dict.fromkeys(k for values in columns.values() for k in values))
     table = Table(show_header=True, header_style="bold")
     table.add_column("metric")
     labels = [Path(d).name for d in columns]
     for label, directory in zip(labels, columns, strict=True):
         table.add_column(label if labels.count(label) == 1 else directory, justify="right")
+    for name, values in differences.items():
+        table.add_row(name, *(_recipe_value(v) for v in values),
+                      end_section=name == list(differences)[-1])
     for name in names:
         table.add_row(name, *(format_value(values.get(name)) for values in columns.values()))
     return table
+
+
+def _recipe_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if not isinstance(value, list | dict):
+        return str(value)
+    return yaml.safe_dump(value, default_flow_style=True).strip()

@@ -33,6 +33,9 @@ class StageOptions(BaseModel):
     batch_size: int = Field(256, ge=1)
     num_workers: int = Field(0, ge=0)
 
+    def check(self) -> None:
+        """Checks beyond the fields' own, run before the model is loaded (none here)."""
+
 
 def as_component(ref: DatasetRef, root: Path | None = None, split: str | None = None) -> Component:
     """``ref`` as a :class:`Component`, with ``root`` and ``split`` filled in where it has none."""

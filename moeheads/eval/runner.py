@@ -44,9 +44,13 @@ def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
         raise ConfigError(f"protocol {protocol!r} has no evaluation stage")
     model = STAGES[protocol].options
     try:
-        return model.model_validate(dict(options))
+        validated = model.model_validate(dict(options))
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, f"protocol {protocol!r}")) from None
+        raise ConfigError(
+            describe_validation_error(error, f"protocol {protocol!r}", model.model_fields)
+        ) from None
+    validated.check()
+    return validated
 
 
 def output_stem(protocol: str, options: StageOptions) -> str:

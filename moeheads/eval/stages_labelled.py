@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from moeheads.config import Component
-from moeheads.data import FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
+from moeheads.data import DATASETS, FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
 from moeheads.data.fewshot import PAPER_POOLS
+from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component
 from moeheads.eval.fewshot import fewshot_eval
@@ -58,6 +59,40 @@ class PairOptions(StageOptions):
     train: DatasetRef | None = None
     test: DatasetRef | None = None
     max_images: int | None = Field(None, ge=1)
+
+
+def check_named_data(protocol: str, suite: Sequence[str], datasets: Sequence[DatasetRef],
+                     root: Path | None, suite_by_default: bool) -> None:
+    """Refuse to reach for data the user did not name, saying which option to give.
+
+    Args:
+        protocol: The protocol, for the message.
+        suite: The datasets used when none are named.
+        datasets: The datasets to be used (named, or the suite).
+        root: The folder given for every dataset.
+        suite_by_default: Whether ``datasets`` is the default suite (not named).
+
+    Raises:
+        ConfigError: The default suite without a ``root``, or a named dataset that needs
+            a ``root`` and has none.
+    """
+    if suite_by_default and root is None:
+        raise ConfigError(
+            f"protocol {protocol!r} needs data: name it with --set 'datasets=[NAME]' and "
+            f"--set root=PATH (e.g. datasets=[cifar10]), or give --set root=PATH holding the "
+            f"whole suite ({', '.join(suite)})"
+        )
+    for ref in datasets:
+        component = as_component(ref, root)
+        if component.name not in DATASETS:
+            continue
+        field = DATASETS.get(component.name).options.model_fields.get("root")
+        if field is not None and field.is_required() and "root" not in component.options:
+            raise ConfigError(
+                f"protocol {protocol!r}: dataset {component.name!r} needs its files: give "
+                f"--set root=PATH (the folder holding them), or name it as "
+                f"{{name: {component.name}, root: PATH}}"
+            )
 
 
 class KNNOptions(PairOptions, PROTOCOLS.get("knn").options):  # type: ignore[misc]
@@ -125,6 +160,20 @@ class LinearOptions(StageOptions, PROTOCOLS.get("linear").options):  # type: ign
     max_images: int | None = Field(None, ge=1)
     splits: Literal["paper", "dataset"] = "paper"
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
+
+    @model_validator(mode="after")
+    def _only_in_domain(self) -> LinearOptions:
+        if "datasets" not in self.model_fields_set and self.root is None \
+                and self.in_domain is not None:
+            self.datasets = []  # only the in-domain dataset was named
+            self.model_fields_set.add("datasets")
+        return self
+
+    def check(self) -> None:
+        """Refuse data the user did not name (see :func:`check_named_data`)."""
+        named = [*self.datasets, *([self.in_domain] if self.in_domain is not None else [])]
+        check_named_data("linear", TRANSFER_SUITE, named, self.root,
+                         "datasets" not in self.model_fields_set)
 
 
 def _probe(ctx: EvalContext, o: LinearOptions, ref: DatasetRef, splits: tuple[str, ...]
@@ -195,6 +244,11 @@ class FewShotOptions(StageOptions, PROTOCOLS.get("fewshot").options):  # type: i
     shots: list[int] = Field(default_factory=lambda: [1, 5])  # type: ignore[assignment]
     max_images: int | None = Field(None, ge=1)
     interpolation: Literal["bicubic", "bilinear"] = "bicubic"
+
+    def check(self) -> None:
+        """Refuse data the user did not name (see :func:`check_named_data`)."""
+        check_named_data("fewshot", FEWSHOT_SUITE, self.datasets, self.root,
+                         "datasets" not in self.model_fields_set)
 
 
 @stage("fewshot", FewShotOptions)

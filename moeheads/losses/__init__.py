@@ -12,7 +12,14 @@ registering it with ``@LOSSES.register("name")``.
 from moeheads.losses import augself, barlow, byol, equimod, ntxent, star_eq, vicreg  # noqa: F401
 from moeheads.losses.augself import AugSelfLoss
 from moeheads.losses.barlow import BarlowTwinsLoss
-from moeheads.losses.base import LOSSES, LossOutput, TaskInputs, TaskLoss, create_loss
+from moeheads.losses.base import (
+    LOSSES,
+    LossOutput,
+    TaskInputs,
+    TaskLoss,
+    TensorLoss,
+    create_loss,
+)
 from moeheads.losses.byol import BYOLLoss
 from moeheads.losses.ema import EMA, cosine_momentum
 from moeheads.losses.equimod import EquiModLoss
@@ -41,6 +48,7 @@ __all__ = [
     "TaskInputs",
     "TaskLoss",
     "TaskSpec",
+    "TensorLoss",
     "VICRegLoss",
     "all_gather",
     "cosine_momentum",

@@ -112,6 +112,37 @@ class TaskLoss(nn.Module):
         """Class name, used in error messages."""
         return type(self).__name__
 
+    def as_tensor(self) -> TensorLoss:
+        """This loss as a module that returns the scalar tensor alone (same parameters).
+
+        Example:
+            >>> loss = create_loss("ntxent", temperature=0.5).as_tensor()
+            >>> value = loss(torch.randn(8, 16), torch.randn(8, 16))
+            >>> value.shape, value.dtype
+            (torch.Size([]), torch.float32)
+        """
+        return TensorLoss(self)
+
+
+class TensorLoss(nn.Module):
+    """A task loss that returns its scalar as a plain tensor, like ``torch.nn`` losses.
+
+    Drop-in where a tensor-returning loss is expected (a Lightning ``training_step``,
+    code written for lightly's losses); the named parts of
+    [`LossOutput`][moeheads.losses.base.LossOutput] are dropped.
+
+    Args:
+        loss: The wrapped loss; its parameters (e.g. a predictor) stay trainable.
+    """
+
+    def __init__(self, loss: TaskLoss) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        """The wrapped loss's scalar for the same arguments."""
+        return self.loss(*args, **kwargs).loss
+
 
 LOSSES: Registry[TaskLoss] = Registry("loss")
 """Registry of task losses: ``LOSSES.list()`` names them."""

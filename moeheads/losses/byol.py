@@ -47,6 +47,7 @@ class BYOLLoss(InvariantLoss):
         final_momentum: tau at the end of training (1.0).
 
     Example:
+        >>> import torch
         >>> loss = BYOLLoss(embed_dim=32, hidden_dim=64)
         >>> z1, z2 = torch.randn(8, 32), torch.randn(8, 32)
         >>> out = loss(z1, z2, t1=torch.randn(8, 32), t2=torch.randn(8, 32))

@@ -35,6 +35,7 @@ class EquiModLoss(PredictiveEquivariantLoss):
             the predictor, as the authors' per-view calls) or ``joint``.
 
     Example:
+        >>> import torch
         >>> loss = EquiModLoss()
         >>> z_views, z_o = torch.randn(2, 8, 128), torch.randn(8, 128)
         >>> params = torch.randn(2, 8, 11)

@@ -43,6 +43,7 @@ class Objective(nn.Module):
             ``(loss, weight)`` pair.
 
     Example:
+        >>> import torch
         >>> from moeheads import MoEHeads
         >>> heads = MoEHeads.build(in_features=32, tasks=["inv", "eq"], num_experts=4)
         >>> objective = Objective.build({"inv": {"name": "vicreg"},

@@ -1,4 +1,8 @@
-"""A run's metrics file: ``metrics.jsonl``, one JSON object per line."""
+"""A run's metrics file: ``metrics.jsonl``, one JSON object per line.
+
+It is the one place metrics are written: each record also goes to the experiment loggers
+a recipe names (TensorBoard, W&B, MLflow; see [`moeheads.loggers`][moeheads.loggers]).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from moeheads.loggers import Logger, scalars
 
 
 def _warn(message: str) -> None:
@@ -24,10 +30,13 @@ class MetricsLog:
     Args:
         path: The file; ``None`` writes nothing (other ranks).
         report: Where a note about a cut-off torn line goes.
+        loggers: Experiment loggers that receive every record's scalars.
     """
 
-    def __init__(self, path: Path | None, report: Callable[[str], None] = _warn) -> None:
+    def __init__(self, path: Path | None, report: Callable[[str], None] = _warn, *,
+                 loggers: Sequence[Logger] = ()) -> None:
         self.path = path
+        self.loggers = list(loggers)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             cut = _cut_torn_tail(path)
@@ -41,6 +50,16 @@ class MetricsLog:
         record = {"kind": kind, "time": round(time.time(), 3), **_finite(values)}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.loggers:
+            step, values = scalars(record)
+            for logger in self.loggers:
+                logger.log(step, values)
+
+    def close(self) -> None:
+        """Finish the experiment loggers (the file needs no closing)."""
+        loggers, self.loggers = self.loggers, []
+        for logger in loggers:
+            logger.close()
 
     def rewind(self, step: int) -> int:
         """Drop the records written after optimiser step ``step`` (a resumed run writes them

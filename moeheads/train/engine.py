@@ -184,6 +184,8 @@ class Trainer:
                     metrics = loop.train(start_epoch, start_step, global_step, tally)
                 except NonFiniteLossError as error:
                     raise NonFiniteLossError(f"{error}; {self._nan_advice()}") from None
+                finally:
+                    loop.log.close()  # the experiment loggers
                 backbone = None
                 if ctx.is_main:
                     backbone = self.run_dir / "backbone.safetensors"

@@ -13,6 +13,7 @@ from rich.console import Console
 from moeheads._version import __version__
 from moeheads.config import Recipe
 from moeheads.errors import InterruptedRunError, NonFiniteLossError
+from moeheads.loggers import create_loggers
 from moeheads.rundir.build import build_dataset
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
@@ -20,7 +21,7 @@ from moeheads.rundir.rng import capture_rng_state
 from moeheads.train.builder import TrainingParts
 from moeheads.train.interrupt import GracefulInterrupt
 from moeheads.train.monitor import GateBuffer, probe_metrics
-from moeheads.train.progress import TrainProgress
+from moeheads.train.progress import TrainProgress, epoch_line
 from moeheads.train.tally import EpochTally
 
 
@@ -52,7 +53,10 @@ class TrainLoop:
         self.photometric = data.photometric
         self.loader, self.views, self.sampler = data.loader, data.views, data.sampler
         self.steps_per_epoch, self.total_steps = data.steps_per_epoch, parts.total_steps
-        self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None)
+        loggers = create_loggers(recipe.loggers, run_dir, recipe.name,
+                                 recipe.model_dump(mode="json")) if ctx.is_main else []
+        self.log = MetricsLog(run_dir / "metrics.jsonl" if ctx.is_main else None,
+                              loggers=loggers)
         self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
         self.tally = EpochTally(GateBuffer())
         self.interrupt = GracefulInterrupt()
@@ -156,9 +160,7 @@ class TrainLoop:
             routing = self.tally.gates.stats() if self.recipe.monitor.routing else None
             self.log.write("epoch", epoch=epoch + 1, step=self.global_step, **summary,
                            routing=routing)
-            shown = {k: v for k, v in summary.items() if "/" not in k}
-            self.progress.print(f"epoch {epoch + 1}/{trainer.epochs}  " + "  ".join(
-                f"{k} {v:.4g}" for k, v in shown.items()))
+            self.progress.print(epoch_line(epoch + 1, trainer.epochs, summary))
         return summary
 
     def _train_step(self, batch: Any, last: bool) -> dict[str, torch.Tensor] | None:

@@ -14,6 +14,44 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+#: How the epoch summary names a metric (``metrics.jsonl`` keeps the raw keys).
+METRIC_LABELS = {
+    "loss": "loss",
+    "images_per_s": "train img/s",
+    "knn_top1": "kNN top-1",
+    "nn1_top1": "1-NN top-1",
+    "cca_mean": "mean CCA",
+    "feature_images_per_s": "probe img/s",
+}
+
+
+def metric_label(key: str) -> str:
+    """A metric's name for people: ``knn_top1`` -> ``kNN top-1``, ``aux/importance`` ->
+    ``aux importance``, a task loss (``inv``) -> ``inv loss``."""
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    if "/" in key:
+        return key.replace("/", " ").replace("_", " ")
+    return f"{key.replace('_', ' ')} loss"
+
+
+def format_metric(key: str, value: float) -> str:
+    """``label value``: accuracies as percentages, rates as whole numbers."""
+    label = metric_label(key)
+    if key.endswith("top1"):
+        return f"{label} {100 * value:.1f}%"
+    if key.endswith("per_s"):
+        return f"{label} {value:,.0f}"
+    return f"{label} {value:.4g}"
+
+
+def epoch_line(epoch: int, epochs: int, summary: dict[str, float]) -> str:
+    """The terminal summary of an epoch (1-based), e.g.
+    ``epoch 2/10  loss 3.21 · inv loss 2.9 · kNN top-1 41.2% · train img/s 1,830``."""
+    shown = [format_metric(k, v) for k, v in summary.items()
+             if "/" not in k and isinstance(v, int | float)]
+    return f"epoch {epoch}/{epochs}  " + " · ".join(shown)
+
 
 class TrainProgress:
     """A progress display per epoch: a rich bar on a terminal, log lines otherwise.

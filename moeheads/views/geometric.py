@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torch import Tensor
 
+from moeheads._lazy import lazy_import
 from moeheads.errors import ConfigError, ShapeError
 from moeheads.views.layout import FLIP
+
+TF = lazy_import("torchvision.transforms.v2.functional")
 
 
 def to_image_tensor(image: Any) -> Tensor:

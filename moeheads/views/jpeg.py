@@ -13,9 +13,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_jpeg
 
+from moeheads._lazy import lazy_import
 from moeheads.errors import ConfigError, DataError
+
+tvio = lazy_import("torchvision.io")  # loaded when a JPEG batch is decoded
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 """File endings (lower case) the device pipeline decodes with ``decode_jpeg``."""
@@ -94,13 +96,13 @@ def decode_images(data: Sequence[Tensor], device: torch.device | str,
 def _decode(data: Sequence[Tensor], device: torch.device,
             sources: Sequence[str] | None) -> list[Tensor]:
     try:
-        return list(decode_jpeg(list(data), mode=ImageReadMode.RGB, device=device))
+        return list(tvio.decode_jpeg(list(data), mode=tvio.ImageReadMode.RGB, device=device))
     except RuntimeError:
         pass
     images = []
     for i, item in enumerate(data):
         try:
-            images.append(decode_jpeg(item, mode=ImageReadMode.RGB, device=device))
+            images.append(tvio.decode_jpeg(item, mode=tvio.ImageReadMode.RGB, device=device))
             continue
         except RuntimeError:
             pass

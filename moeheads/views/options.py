@@ -78,7 +78,9 @@ class ViewOptions(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(error, "views")) from None
+            raise ConfigError(
+                describe_validation_error(error, "views", type(self).model_fields)
+            ) from None
 
     @model_validator(mode="after")
     def _check_ranges(self) -> ViewOptions:

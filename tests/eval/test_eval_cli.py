@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from moeheads.errors import ConfigError
@@ -140,6 +141,24 @@ def test_missing_evaluation_data_is_one_line_exit_2(run_dir: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("protocol", "options", "message"),
+    [
+        ("linear", [], "protocol 'linear' needs data: name it with --set 'datasets=[NAME]'"),
+        ("fewshot", [], "protocol 'fewshot' needs data"),
+        ("linear", ["datasets=[cifar10]"],
+         "dataset 'cifar10' needs its files: give --set root=PATH"),
+    ],
+)
+def test_eval_asks_only_for_data_the_user_named(run_dir: Path, protocol: str,
+                                                options: list[str], message: str, capsys,
+                                                monkeypatch) -> None:
+    sets = [arg for option in options for arg in ("--set", option)]
+    code, _, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", protocol, *sets)
+    assert code == 2 and message in err
+    assert "missing option 'root'" not in err
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--protocol", "knn", "--set", "colour=red"], "unknown option 'colour'"),
@@ -175,10 +194,19 @@ def test_compare_prints_both_runs(run_dir: Path, tmp_path: Path, capsys, monkeyp
     other = tmp_path / "baseline"
     shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("cache"))
     (other / "eval" / "knn.json").unlink()
+    recipe = yaml.safe_load((other / "recipe.yaml").read_text())
+    recipe["name"] = "baseline"
+    recipe["heads"]["router"] = {"name": "mmoe"}
+    recipe["optimizer"]["lr"] = 0.1
+    (other / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     code, out, err = cli(capsys, monkeypatch, "compare", str(run_dir), str(other))
     assert code == 0, err
     assert run_dir.name in out and "baseline" in out
     assert "final loss" in out and "knn: top1" in out and "cca: mean" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert "star" in rows["recipe heads.router.name"] and "mmoe" in rows["recipe heads.router.name"]
+    assert "0.05" in rows["recipe optimizer.lr"] and "0.1" in rows["recipe optimizer.lr"]
+    assert "recipe name" not in rows and "recipe seed" not in rows
 
 
 def test_report_and_compare_tolerate_a_torn_metrics_line(run_dir: Path, tmp_path: Path,

@@ -22,6 +22,13 @@ def test_two_epoch_run_through_cli(tmp_path: Path) -> None:
     proc = moeheads("run", str(recipe))
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "runs" / "tiny"
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("moeheads ") and "starting" in lines[0]  # before PyTorch loads
+    text = " ".join(proc.stdout.split())  # the console wraps long lines
+    banner = text[text.index("fresh start:"):][:300]
+    assert str(run) in banner and "cpu (fp32" in banner
+    summary = text[text.index("epoch 2/2"):][:400]
+    assert "kNN top-1" in summary and "train img/s" in summary and "knn_top1" not in summary
     assert (run / "recipe.yaml").is_file()
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["kind"] == "epoch"]

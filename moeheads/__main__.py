@@ -1,0 +1,5 @@
+"""``python -m moeheads``: the command-line tool."""
+
+from moeheads.cli import main
+
+main()
