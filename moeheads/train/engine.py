@@ -6,7 +6,6 @@ import contextlib
 import os
 import random
 import shutil
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +17,26 @@ from rich.console import Console
 from moeheads.config import Recipe
 from moeheads.errors import (
     CheckpointError,
-    ConfigError,
     InterruptedRunError,
     MoeheadsError,
     NonFiniteLossError,
 )
-from moeheads.recipe_io import dump_recipe
-from moeheads.rundir.changes import changes_since, describe_changes
-from moeheads.rundir.checkpoint import load_checkpoint, resolve_checkpoint, scan_checkpoints
+from moeheads.rundir.changes import describe_changes
+from moeheads.rundir.checkpoint import load_checkpoint
 from moeheads.rundir.distributed import DistContext, init_distributed
 from moeheads.rundir.export import export_backbone
-from moeheads.rundir.lock import LOCK_NAME, RunLock
-from moeheads.rundir.metrics import MetricsLog
+from moeheads.rundir.lock import RunLock
 from moeheads.rundir.rng import restore_rng_state
 from moeheads.train.allocator import keep_cpu_buffers
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
+from moeheads.train.start import StartPlan, nan_advice, plan_start, record_start
 
 __all__ = [
     "InterruptedRunError",
     "NonFiniteLossError",
     "RunResult",
+    "StartPlan",
     "Trainer",
     "configure_determinism",
     "rank_seed",
@@ -109,22 +107,6 @@ def configure_determinism(deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-@dataclass(frozen=True)
-class StartPlan:
-    """Where a run starts, decided by rank 0 and shared with every process.
-
-    Attributes:
-        checkpoint: The sidecar to resume from (``None``: a fresh start).
-        changes: Recipe fields changed since the checkpoint (resuming with
-            ``allow_recipe_change``), ``field -> (old, new)``.
-        note: A line for the start banner (e.g. where an earlier run was moved).
-    """
-
-    checkpoint: Path | None = None
-    changes: dict[str, tuple[Any, Any]] | None = None
-    note: str = ""
-
-
 class Trainer:
     """Runs a recipe: pretraining with monitoring, checkpoints and resume, then export.
 
@@ -174,7 +156,7 @@ class Trainer:
                 seed_everything(rank_seed(recipe.seed, ctx.rank))  # its own noise and dropout
                 start_epoch, start_step, global_step, tally = self._resume(parts, plan)
                 if ctx.is_main:
-                    self._record_start(plan, global_step)
+                    record_start(recipe, plan, global_step, self._print)
                 self._banner(parts, plan, start_epoch, start_step, global_step)
                 ctx.barrier()
                 started = True
@@ -183,7 +165,8 @@ class Trainer:
                 try:
                     metrics = loop.train(start_epoch, start_step, global_step, tally)
                 except NonFiniteLossError as error:
-                    raise NonFiniteLossError(f"{error}; {self._nan_advice()}") from None
+                    advice = nan_advice(recipe, self.source)
+                    raise NonFiniteLossError(f"{error}; {advice}") from None
                 finally:
                     loop.log.close()  # the experiment loggers
                 backbone = None
@@ -205,12 +188,12 @@ class Trainer:
         self.console.print(message, highlight=False, markup=False)
 
     def _shared_plan(self, ctx: DistContext) -> StartPlan:
-        """Rank 0's :meth:`_plan` on every rank (its error too, so no rank waits for a
-        plan that never comes)."""
+        """Rank 0's :func:`~moeheads.train.start.plan_start` on every rank (its error too, so
+        no rank waits for a plan that never comes)."""
         plan: StartPlan | MoeheadsError | None = None
         if ctx.is_main:
             try:
-                plan = self._plan()
+                plan = plan_start(self.recipe, self.resume, self.allow_recipe_change)
             except MoeheadsError as error:
                 plan = error
         shared = ctx.broadcast_object(plan)
@@ -218,65 +201,6 @@ class Trainer:
             raise shared
         assert isinstance(shared, StartPlan)
         return shared
-
-    def _plan(self) -> StartPlan:
-        """Rank 0: fresh start, or which checkpoint to continue (see the class)."""
-        if self.resume == "never":
-            return StartPlan(note=self._move_aside())
-        if self.resume == "auto":
-            valid = scan_checkpoints(self.run_dir)[0] if self.run_dir.is_dir() else []
-            if not valid:
-                return StartPlan()
-            info = valid[0]
-        else:
-            info = resolve_checkpoint(self.resume)
-        if info.recipe_hash in (None, self.recipe.hash()):
-            return StartPlan(info.path)
-        changes = changes_since(info.path.parent.parent, self.recipe)
-        if not self.allow_recipe_change:
-            name = self.recipe.name
-            raise ConfigError(
-                f"{self.run_dir} holds a run of a different recipe ({describe_changes(changes)});"
-                f" its checkpoints are kept. Give this run a new name (--set name={name}-2), "
-                f"start over with --resume never (the earlier run is moved aside to "
-                f"{name}.<time>), or continue its newest checkpoint with the changed recipe: "
-                f"--resume {info.path} --allow-recipe-change"
-            )
-        return StartPlan(info.path, changes or {})
-
-    def _move_aside(self) -> str:
-        """Move an earlier run's files (all but the lock) to ``<name>.<time>``; the note."""
-        entries = [e for e in self.run_dir.iterdir() if e.name != LOCK_NAME] \
-            if self.run_dir.is_dir() else []
-        if not entries:
-            return ""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.run_dir.with_name(f"{self.run_dir.name}.{stamp}")
-        suffix = 1
-        while aside.exists():
-            aside, suffix = aside.with_name(f"{self.run_dir.name}.{stamp}-{suffix}"), suffix + 1
-        aside.mkdir()
-        for entry in entries:
-            entry.rename(aside / entry.name)
-        return f"the earlier run was moved to {aside}"
-
-    def _record_start(self, plan: StartPlan, global_step: int) -> None:
-        """Rank 0: the recipe file, one metrics history up to the start, recipe changes."""
-        recipe_file = self.run_dir / "recipe.yaml"
-        if plan.changes is not None and recipe_file.is_file():
-            recipe_file.replace(self.run_dir / f"recipe.step-{global_step}.yaml")
-        tmp = recipe_file.with_suffix(".yaml.tmp")
-        tmp.write_text(dump_recipe(self.recipe))
-        tmp.replace(recipe_file)
-        log = MetricsLog(self.run_dir / "metrics.jsonl",
-                         report=lambda message: self._print(f"note: {message}"))
-        dropped = log.rewind(global_step)
-        if dropped:
-            self._print(f"note: dropped {dropped} metrics records written after step "
-                        f"{global_step} by the interrupted run")
-        if plan.changes is not None:
-            log.write("recipe_change", step=global_step, checkpoint=str(plan.checkpoint),
-                      changes={k: list(v) for k, v in plan.changes.items()})
 
     def _resume(self, parts: TrainingParts, plan: StartPlan
                 ) -> tuple[int, int, int, dict[str, Any] | None]:
@@ -323,19 +247,6 @@ class Trainer:
         if plan.changes:
             message += f"; recipe changed: {describe_changes(plan.changes)}"
         self._print(message + (f"; {plan.note}" if plan.note else ""))
-
-    def _nan_advice(self) -> str:
-        """What to do after a non-finite loss: the newest valid checkpoint and a command."""
-        lower = f"optimizer.lr={self.recipe.optimizer.lr / 10:g}"
-        valid = scan_checkpoints(self.run_dir)[0] if self.run_dir.is_dir() else []
-        if not valid:
-            return (f"no checkpoint had been written yet; start again with a lower learning "
-                    f"rate: moeheads run {self.source} --set {lower} --resume never")
-        info = valid[0]
-        return (f"the newest valid checkpoint is {info.path} (epoch {info.epoch}, step "
-                f"{info.step}); continue from it with a lower learning rate: moeheads run "
-                f"{self.source} --set {lower} --resume {info.path} --allow-recipe-change")
-
 
 _PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
