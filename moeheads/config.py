@@ -5,7 +5,7 @@ configured inline (``router: {name: star, temperature: 1.0}``) and their options
 validated against the registered component's own options model, so a recipe and a
 Python call share one source of truth. Unknown keys are errors everywhere.
 
-The module is a little over 300 lines on purpose: it is the recipe's schema, one small
+The module is longer than 300 lines on purpose: it is the recipe's schema, one small
 model per recipe section in the order of a recipe file, and the recipe reference page
 is generated from it section by section.
 
