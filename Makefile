@@ -1,4 +1,5 @@
 # moeheads: `make demo` runs the quickstart, `make test` runs lint, tests and the docs build,
+# `make test-slow` the slow-marked tests,
 # `make gpu-check` measures everything that needs a GPU.
 # Both create .venv and install the package (with the dev extras) when needed.
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint pytest docs docs-serve bench gpu-check clean
+.PHONY: install demo test test-slow lint pytest docs docs-serve bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# the slow-marked tests (deselected by `make test`); CI runs them after `make test`
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m 'slow and not gpu'
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict -q

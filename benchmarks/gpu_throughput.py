@@ -2,7 +2,7 @@
 
 The recipe is the paper's STL-10 setup (torchvision ResNet-18 at 96 px, 16 experts,
 ``star`` router, ``ntxent`` + ``star_eq`` at temperature 0.2, batch 256, SGD lr 0.03,
-momentum 0.9, weight decay 5e-4), built by :func:`moeheads.rundir.build.build_model`.
+momentum 0.9, weight decay 5e-4), built by :func:`moeheads.assembly.build.build_model`.
 The data are random uint8 ``[3, 96, 96]`` images held in memory, fed through either
 input pipeline the engine has (``--pipeline``): ``workers``
 (:class:`~moeheads.views.ViewsDataset`: sampling, crop, resize, flip in DataLoader
@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from moeheads.config import Recipe
-from moeheads.rundir.build import build_model
+from moeheads.assembly.build import build_model
+from moeheads.recipe.schema import Recipe
 from moeheads.train.optim import build_optimizer
 from moeheads.views import Photometric, PreparedViews, ViewSampler, build_input_pipeline
 from moeheads.views.batch import Views

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from moeheads import MoEHeads
-from moeheads.train.allocator import keep_cpu_buffers
+from moeheads.runtime.allocator import keep_cpu_buffers
 
 
 class LoopHeads(nn.Module):

@@ -7,8 +7,8 @@ data loading excluded:
 - ``star / equimod``: STAR (16 experts, ``star`` router, ``ntxent`` + ``star_eq``)
   against EquiMod (``hard`` router with one expert per task, i.e. separate heads,
   ``ntxent`` + ``equimod``); both run three backbone passes (original + 2 views) and
-  are built by :func:`moeheads.rundir.build.build_model` from a
-  :class:`~moeheads.config.Recipe`, with the recipe's optimiser. Target: <= 1.05.
+  are built by :func:`moeheads.assembly.build.build_model` from a
+  :class:`~moeheads.recipe.schema.Recipe`, with the recipe's optimiser. Target: <= 1.05.
 - ``moeheads / lightly``: a moeheads SimCLR model (one expert, ``hard`` router, one
   ``inv`` task with ``ntxent``) against the same model from lightly's pieces
   (torchvision ResNet-18 with ``fc = Identity``, ``SimCLRProjectionHead(512, 512,
@@ -44,10 +44,10 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from moeheads.config import Recipe
-from moeheads.rundir.build import build_model
-from moeheads.rundir.model import PretrainModel
-from moeheads.train.allocator import keep_cpu_buffers
+from moeheads.assembly.build import build_model
+from moeheads.assembly.model import PretrainModel
+from moeheads.recipe.schema import Recipe
+from moeheads.runtime.allocator import keep_cpu_buffers
 from moeheads.train.optim import build_optimizer
 from moeheads.views import NUM_PARAMS, PreparedViews
 

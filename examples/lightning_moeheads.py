@@ -21,9 +21,8 @@ try:
 except ImportError:  # the standalone package
     import pytorch_lightning as pl
 
-from moeheads import MoEHeads
+from moeheads import MoEHeads, Objective
 from moeheads.heads import stack_head_outputs
-from moeheads.losses import Objective
 
 
 class MoEHeadsModule(pl.LightningModule):

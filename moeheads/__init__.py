@@ -1,8 +1,8 @@
 """moeheads: mixture-of-experts projection heads for self-supervised learning.
 
-The core pieces: [`ExpertBank`][moeheads.experts.ExpertBank] (N expert MLPs computed in
+The core pieces: [`ExpertBank`][moeheads.heads.bank.ExpertBank] (N expert MLPs computed in
 one batched operation), routers (``create_router``, ``ROUTERS``) that give per-task
-gates, and [`MoEHeads`][moeheads.heads.MoEHeads], which mixes the experts per task.
+gates, and [`MoEHeads`][moeheads.heads.mixture.MoEHeads], which mixes the experts per task.
 
 A whole run is one call: ``moeheads.run(recipe_or_path, overrides=[...])`` pretrains
 and evaluates as a recipe says, and ``moeheads.evaluate(run_dir, protocol, **options)``
@@ -20,12 +20,18 @@ from moeheads._version import __version__
 
 if TYPE_CHECKING:
     from moeheads.api import Evaluation, RunResults, evaluate, run, validate
+    from moeheads.assembly.objective import Objective, TaskSpec
     from moeheads.errors import CheckpointError, ConfigError, DataError, MoeheadsError
-    from moeheads.experts import ExpertBank
-    from moeheads.heads import HeadOutput, MoEHeads, TaskHead
+    from moeheads.heads import (
+        ExpertBank,
+        HeadOutput,
+        MoEHeads,
+        RoutingStats,
+        TaskHead,
+        routing_stats,
+    )
     from moeheads.registry import Registry
     from moeheads.routers import ROUTERS, Router, RouterOutput, create_router
-    from moeheads.routing_stats import RoutingStats, routing_stats
 
 #: Public name -> the module it is imported from on first use.
 _LAZY = {
@@ -33,17 +39,19 @@ _LAZY = {
     "ConfigError": "moeheads.errors",
     "DataError": "moeheads.errors",
     "MoeheadsError": "moeheads.errors",
-    "ExpertBank": "moeheads.experts",
+    "ExpertBank": "moeheads.heads",
     "HeadOutput": "moeheads.heads",
     "MoEHeads": "moeheads.heads",
     "TaskHead": "moeheads.heads",
+    "Objective": "moeheads.assembly.objective",
+    "TaskSpec": "moeheads.assembly.objective",
     "Registry": "moeheads.registry",
     "ROUTERS": "moeheads.routers",
     "Router": "moeheads.routers",
     "RouterOutput": "moeheads.routers",
     "create_router": "moeheads.routers",
-    "RoutingStats": "moeheads.routing_stats",
-    "routing_stats": "moeheads.routing_stats",
+    "RoutingStats": "moeheads.heads",
+    "routing_stats": "moeheads.heads",
     "Evaluation": "moeheads.api",
     "RunResults": "moeheads.api",
     "evaluate": "moeheads.api",
@@ -61,12 +69,14 @@ __all__ = [
     "HeadOutput",
     "MoEHeads",
     "MoeheadsError",
+    "Objective",
     "Registry",
     "Router",
     "RouterOutput",
     "RoutingStats",
     "RunResults",
     "TaskHead",
+    "TaskSpec",
     "__version__",
     "create_router",
     "evaluate",

@@ -1,8 +1,11 @@
 """The Python API of a whole run: pretrain, then evaluate, as the command line does.
 
-``moeheads run`` and ``moeheads eval`` are thin layers over :func:`run` and
-:func:`evaluate`; both are also reachable as ``moeheads.run`` and
-``moeheads.evaluate`` (imported on first use, so ``import moeheads`` stays light).
+Every command of ``moeheads`` is a thin layer over a function here: :func:`validate`,
+:func:`run`, :func:`evaluate`, :func:`report`, :func:`compare_runs`,
+:func:`compare_sweep` and :func:`export`; each is as usable from a notebook. ``run``,
+``evaluate`` and ``validate`` are also reachable as ``moeheads.run`` and so on (imported
+on first use, so ``import moeheads`` stays light), and this module loads PyTorch only
+when a function that needs it is called.
 
 Example:
     >>> import moeheads
@@ -20,21 +23,29 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError
-from moeheads.eval.runner import check_stages, evaluate_run, finish_run
-from moeheads.recipe_catalog import resolve_recipe_path
-from moeheads.recipe_io import apply_overrides, describe_recipe_errors, load_recipe
-from moeheads.rundir.check import check_recipe
-from moeheads.rundir.distributed import shutdown_distributed
-from moeheads.train.engine import Trainer
 
-__all__ = ["Evaluation", "RunResults", "evaluate", "resolve_recipe", "run", "validate"]
+if TYPE_CHECKING:
+    from moeheads.experiments.table import SweepTable
+    from moeheads.recipe.schema import Recipe
+
+__all__ = [
+    "Evaluation",
+    "RunResults",
+    "compare_runs",
+    "compare_sweep",
+    "evaluate",
+    "export",
+    "report",
+    "resolve_recipe",
+    "run",
+    "validate",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,12 @@ class Evaluation:
     summary: dict[str, Any]
     record: dict[str, Any]
     path: Path
+
+    def table(self) -> Table:
+        """The headline numbers as a two-column rich table (``console.print(e.table())``)."""
+        from moeheads.eval.results import summary_table
+
+        return summary_table(self.protocol, self.summary)
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,13 @@ def resolve_recipe(
     Raises:
         ConfigError: A missing file or an invalid field (after the overrides).
     """
+
+    from pydantic import ValidationError
+
+    from moeheads.recipe.catalog import resolve_recipe_path
+    from moeheads.recipe.io import apply_overrides, describe_recipe_errors, load_recipe
+    from moeheads.recipe.schema import Recipe
+
     if isinstance(recipe_or_path, str | os.PathLike):
         return load_recipe(resolve_recipe_path(recipe_or_path), overrides)
     if isinstance(recipe_or_path, Recipe):
@@ -113,6 +137,10 @@ def validate(
         ConfigError: Naming each invalid field or stage option, or the field whose
             component cannot be built.
     """
+
+    from moeheads.assembly.check import check_recipe
+    from moeheads.eval.runner import check_stages
+
     recipe = resolve_recipe(recipe_or_path, overrides)
     check_stages(recipe)
     check_recipe(recipe)
@@ -145,6 +173,11 @@ def run(
         MoeheadsError: An invalid recipe or evaluation stage (before any training), bad
             data or checkpoints, a non-finite loss, or an interrupted run.
     """
+    from moeheads.eval.runner import finish_run
+    from moeheads.recipe.schema import Recipe
+    from moeheads.runtime.distributed import shutdown_distributed
+    from moeheads.train.engine import Trainer
+
     recipe = validate(recipe_or_path, overrides)
     console = console or Console()
     try:
@@ -181,5 +214,57 @@ def evaluate(
     Raises:
         MoeheadsError: An unknown protocol or option, or a missing run or dataset.
     """
+    from moeheads.eval.runner import evaluate_run
+
     record, path = evaluate_run(Path(run_dir), protocol, options, device)
     return Evaluation(protocol, record["result"]["summary"], record, path)
+
+
+def report(run_dir: str | os.PathLike[str]) -> Path:
+    """Write (or rewrite) a run's ``report.md`` and plots from its files; returns its path.
+
+    Raises:
+        ConfigError: ``run_dir`` is not a run directory.
+    """
+    from moeheads.eval.report import write_report
+
+    return write_report(Path(run_dir))
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> Table:
+    """Runs side by side as a rich table: the recipe fields that differ, the last epoch's
+    losses and monitor values, and every evaluation's headline numbers.
+
+    Raises:
+        ConfigError: A path that is not a run directory.
+    """
+    from moeheads.eval.compare import compare_table
+
+    return compare_table([Path(d) for d in run_dirs])
+
+
+def compare_sweep(folder: str | os.PathLike[str], plot: bool = True) -> SweepTable:
+    """A sweep's settings with means and 95% intervals over seeds; also written as
+    ``comparison.md``, ``comparison.csv`` and (with ``plot``) a figure in the folder.
+
+    Raises:
+        ConfigError: ``folder`` is not a sweep folder, or none of its runs finished.
+    """
+    from moeheads.experiments.table import compare_sweep as sweep_table
+
+    return sweep_table(Path(folder), plot=plot)
+
+
+def export(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
+           overwrite: bool = False) -> Path:
+    """Write a run's (or checkpoint's) backbone weights alone as safetensors, loadable
+    into the plain model (``torchvision.models.resnet18().load_state_dict(...,
+    strict=False)``), with a JSON sidecar; returns the file written.
+
+    Raises:
+        CheckpointError: No valid checkpoint, or ``out`` exists and ``overwrite`` is off.
+    """
+    from moeheads.assembly.model import BACKBONE_PREFIX
+    from moeheads.rundir.export import export_backbone
+
+    return export_backbone(run_dir, out, prefix=BACKBONE_PREFIX, overwrite=overwrite)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from moeheads._version import __version__
 from moeheads.errors import InterruptedRunError, MoeheadsError
+from moeheads.runtime.allocator import keep_cpu_buffers
 
 app = typer.Typer(
     name="moeheads",
@@ -65,7 +66,7 @@ def list_components(
 @app.command("recipes")
 def list_recipes() -> None:
     """List the recipes shipped with moeheads (run one by name: moeheads run quickstart)."""
-    from moeheads.recipe_catalog import describe_recipe, shipped_recipes
+    from moeheads.recipe.catalog import describe_recipe, shipped_recipes
 
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("recipe")
@@ -90,7 +91,7 @@ def validate(
 ) -> None:
     """Check a recipe and print it with every default filled in."""
     from moeheads.api import validate as validate_recipe
-    from moeheads.recipe_io import dump_recipe
+    from moeheads.recipe.io import dump_recipe
 
     resolved = validate_recipe(recipe, overrides or [])
     console.print(dump_recipe(resolved), highlight=False, markup=False)
@@ -117,6 +118,7 @@ def run(
                       "the recipe)", highlight=False, markup=False)
     from moeheads.api import run as run_recipe
 
+    keep_cpu_buffers()
     run_recipe(recipe, overrides or [], resume=resume, console=console,
                allow_recipe_change=allow_recipe_change)
 
@@ -128,9 +130,9 @@ def export(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Write the backbone weights alone, loadable into a plain torchvision model."""
-    from moeheads.rundir.export import export_backbone
+    from moeheads.api import export as export_run
 
-    path = export_backbone(run_dir, out, prefix="encoder.backbone.module.", overwrite=overwrite)
+    path = export_run(run_dir, out, overwrite=overwrite)
     console.print(f"backbone written to {path}", highlight=False)
 
 
@@ -150,19 +152,18 @@ def evaluate(
 ) -> None:
     """Evaluate a trained model with one protocol; the result goes to <run>/eval/."""
     from moeheads.api import evaluate as evaluate_protocol
-    from moeheads.eval.results import summary_table
-    from moeheads.recipe_io import apply_overrides
+    from moeheads.recipe.io import apply_overrides
 
     result = evaluate_protocol(run_or_checkpoint, protocol, device=device,
                                **apply_overrides({}, options or []))
-    console.print(summary_table(protocol, result.summary))
+    console.print(result.table())
     console.print(f"result written to {result.path}", highlight=False)
 
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="The run directory.")]) -> None:
     """Regenerate a run's report.md (tables and plots) from its files."""
-    from moeheads.eval.report import write_report
+    from moeheads.api import report as write_report
 
     console.print(f"report written to {write_report(run_dir)}", highlight=False)
 
@@ -213,6 +214,7 @@ def sweep(
         console.print(f"[{status.run.index + 1}/{len(statuses)}] {verb}: {status.run.name}",
                       highlight=False)
 
+    keep_cpu_buffers()
     try:
         run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
     except InterruptedRunError:
@@ -231,16 +233,16 @@ def compare(
 ) -> None:
     """Print runs side by side, or a sweep's settings with 95% intervals over seeds."""
     if len(run_dirs) == 1 and (run_dirs[0] / "sweep.yaml").is_file():
-        from moeheads.experiments.table import compare_sweep
+        from moeheads.api import compare_sweep
 
         result = compare_sweep(run_dirs[0])
         console.print(result.markdown_path.read_text(), highlight=False, markup=False)
         written = [result.markdown_path, result.csv_path, result.plot_path]
         console.print("written: " + ", ".join(str(p) for p in written if p), highlight=False)
         return
-    from moeheads.eval.compare import compare_table
+    from moeheads.api import compare_runs
 
-    console.print(compare_table(run_dirs))
+    console.print(compare_runs(run_dirs))
 
 
 def main() -> None:

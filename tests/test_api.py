@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 import moeheads
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError
+from moeheads.recipe.schema import Recipe
 from tests.train.recipes import tiny_recipe, write_recipe
 
 
@@ -61,7 +61,7 @@ def test_evaluate_rejects_an_unknown_protocol(tmp_path: Path) -> None:
 
 def test_import_moeheads_stays_light() -> None:
     code = ("import sys, moeheads; heavy = [m for m in ('moeheads.api', 'moeheads.train', "
-            "'moeheads.eval', 'moeheads.rundir', 'moeheads.config') if m in sys.modules]; "
+            "'moeheads.eval', 'moeheads.rundir', 'moeheads.recipe.schema') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[1])

@@ -39,12 +39,13 @@ def test_no_raw_sphinx_roles(site: Path) -> None:
 def test_examples_are_code_blocks_not_quotes(site: Path) -> None:
     bad = sorted(name for name, html in pages(site).items() if QUOTED_PROMPT.search(html))
     assert not bad, f">>> inside a block quote on {len(bad)} pages: {bad[:5]}"
-    heads = (site / "reference/moeheads/heads/index.html").read_text()
+    heads = (site / "reference/moeheads/heads/mixture/index.html").read_text()
     assert re.search(r'<code><span class="gp">&gt;&gt;&gt; </span>', heads)
 
 
 def test_roles_became_links(site: Path) -> None:
-    heads = (site / "reference/moeheads/heads/index.html").read_text()
-    assert re.search(r'<a [^>]*href="#moeheads\.heads\.MoEHeads"[^>]*><code>MoEHeads</code>', heads)
+    heads = (site / "reference/moeheads/heads/mixture/index.html").read_text()
+    assert re.search(r'<a [^>]*href="#moeheads\.heads\.mixture\.MoEHeads"[^>]*><code>MoEHeads'
+                     r'</code>', heads)
     base = (site / "reference/moeheads/losses/base/index.html").read_text()
     assert 'href="../../errors/#moeheads.errors.ConfigError"' in base

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from moeheads.cli import app
 from moeheads.errors import ConfigError
-from moeheads.recipe_catalog import RECIPES_DIR, resolve_recipe_path, shipped_recipes
+from moeheads.recipe.catalog import RECIPES_DIR, resolve_recipe_path, shipped_recipes
 
 ROOT = Path(__file__).parents[1]
 

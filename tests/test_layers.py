@@ -1,4 +1,5 @@
-"""The package's imports go one way: cli -> api -> train | eval -> rundir -> config -> core.
+"""The package's imports go one way: cli -> api -> train | eval -> assembly | rundir -> recipe
+-> core, and each package imports only what its room needs.
 
 Every ``import`` statement counts, at module level or inside a function (a lazy
 import is still a dependency), ``TYPE_CHECKING`` blocks included.
@@ -22,9 +23,9 @@ LAYERS = {
     "moeheads.experiments": 4,  # sweeps: many runs through the API
     "moeheads.train": 3,
     "moeheads.eval": 3,
-    "moeheads.rundir": 2,
-    "moeheads.config": 1,
-    "moeheads.recipe_io": 1,
+    "moeheads.assembly": 2,  # a recipe turned into model, objective and data
+    "moeheads.rundir": 2,  # files of a run directory
+    "moeheads.recipe": 1,
 }
 CORE = 0
 SIBLINGS = ("moeheads.train", "moeheads.eval")
@@ -123,3 +124,50 @@ def test_no_upward_import() -> None:
         for a, targets in graph().items() for b in sorted(targets) if layer(b) > layer(a)
     ]
     assert not arrows, "\n".join(arrows)
+
+
+def arrows_from(source: str, targets: tuple[str, ...]) -> list[str]:
+    """Imports from ``source`` (a module or package) into any of ``targets``."""
+    def inside(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    return [
+        f"{a} -> {b}" for a, found in graph().items() if inside(a, source)
+        for b in sorted(found) if any(inside(b, t) for t in targets)
+    ]
+
+
+def test_losses_stand_alone() -> None:
+    """Losses know nothing of heads (the objective that reads both lives in assembly)."""
+    assert not arrows_from("moeheads.losses", ("moeheads.heads", "moeheads.routers",
+                                               "moeheads.assembly")), "losses import heads"
+
+
+def test_run_directory_knows_only_files() -> None:
+    forbidden = ("moeheads.losses", "moeheads.data", "moeheads.views", "moeheads.backbones",
+                 "moeheads.heads", "moeheads.routers", "moeheads.assembly")
+    arrows = arrows_from("moeheads.rundir", forbidden)
+    assert not arrows, "\n".join(arrows)
+
+
+#: What the command line may import: the public API and light helpers.
+CLI_MAY_IMPORT = {
+    "moeheads._version", "moeheads.errors", "moeheads.api", "moeheads.registry",
+    "moeheads.experiments", "moeheads.experiments.sweep", "moeheads.recipe.catalog",
+    "moeheads.recipe.io", "moeheads.runtime.allocator",
+}
+
+
+def test_cli_speaks_only_to_the_api() -> None:
+    extra = graph()["moeheads.cli"] - CLI_MAY_IMPORT
+    assert not extra, f"moeheads.cli imports {sorted(extra)}"
+
+
+PUBLIC_FACE = {"__init__.py", "__main__.py", "api.py", "cli.py", "registry.py", "errors.py",
+               "_version.py", "_lazy.py", "py.typed"}
+
+
+def test_package_root_holds_the_public_face_and_folders() -> None:
+    loose = sorted(p.name for p in PACKAGE.iterdir()
+                   if p.is_file() and p.name not in PUBLIC_FACE)
+    assert not loose, f"loose files at the package root: {loose}"

@@ -103,7 +103,7 @@ def test_plugins_loaded_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> No
         return [FakeEntryPoint()]
 
     monkeypatch.setattr(metadata, "entry_points", fake_entry_points)
-    monkeypatch.setattr(registry_module, "_plugins_loaded", False)
+    monkeypatch.setattr(registry_module.plugins, "_plugins_loaded", False)
     assert reg.create("from_plugin") == "plugged"
     reg.list()
     assert calls == [1]  # loaded once per process

@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from moeheads.config import (  # noqa: E402
+from moeheads.recipe.schema import (  # noqa: E402
     BackboneConfig,
     DataConfig,
     EvaluationStage,
@@ -103,7 +103,7 @@ def default_text(info: Any) -> str:
 with mkdocs_gen_files.open("recipe-reference.md", "w") as page:
     page.write("# Recipe reference\n\n")
     page.write(
-        "Generated from the pydantic models in `moeheads.config`, the same models that\n"
+        "Generated from the pydantic models in `moeheads.recipe.schema`, the same models that\n"
         "validate every recipe. Unknown keys are errors. Components (`data.dataset`,\n"
         "`backbone`, `heads.router`, `tasks.<task>`) take `name` plus the options of the\n"
         "registered component, listed by `moeheads list KIND` and in the API reference.\n\n"

@@ -10,11 +10,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import Subset
 
-from moeheads.config import Component
+from moeheads.assembly.build import build_dataset
 from moeheads.errors import ConfigError
 from moeheads.eval.loading import TrainedModel
 from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
-from moeheads.rundir.build import build_dataset
+from moeheads.recipe.schema import Component
 
 #: A dataset named alone (``cifar10``) or with options (``{name: folder, root: data/x}``).
 DatasetRef = str | Component

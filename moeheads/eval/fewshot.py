@@ -159,23 +159,31 @@ def fewshot_eval(
     normalize = not paper if normalize is None else normalize
     x = F.normalize(features.float(), dim=1) if normalize else features.float()
     l2 = 1.0 / (ways * shots) if l2 is None else l2
-    # Within an episode, class i of the support/query blocks has local label i.
-    support_y = torch.arange(ways, device=x.device).repeat_interleave(shots)
-    query_y = torch.arange(ways, device=x.device).repeat_interleave(queries)
-    accuracies = []
-    for start in range(0, num_episodes, episodes_per_batch):
-        support = episodes.support[start:start + episodes_per_batch].to(x.device)
-        query = episodes.query[start:start + episodes_per_batch].to(x.device)
-        e = len(support)
-        if paper:
-            support_x = x[support.flatten(1)]
-            beta = fit_ovr_logistic(support_x, support_y.expand(e, -1), ways, c, max_iter)
-            predictions = ovr_decision(support_x, beta, x[query.flatten(1)]).argmax(-1)
-        else:
-            model = fit_logistic(x[support.flatten(1)], support_y.expand(e, -1), ways, l2,
-                                 max_iter=max_iter)
-            predictions = model.predict(x[query.flatten(1)])
-        accuracies.append((predictions == query_y).float().mean(dim=1))
+    accuracies = [
+        _episode_accuracies(x, episodes.support[start:start + episodes_per_batch],
+                            episodes.query[start:start + episodes_per_batch],
+                            paper=paper, c=c, l2=l2, max_iter=max_iter)
+        for start in range(0, num_episodes, episodes_per_batch)
+    ]
     per_episode = torch.cat(accuracies).cpu()
     return FewShotResult(float(per_episode.mean()), confidence_interval(per_episode),
                          per_episode, ways, shots)
+
+
+def _episode_accuracies(x: Tensor, support: Tensor, query: Tensor, *, paper: bool, c: float,
+                        l2: float, max_iter: int) -> Tensor:
+    """Query accuracy of each episode ``[E]``, its classifier fitted on the support rows
+    (``support[E, N, K]`` and ``query[E, N, Q]`` index the rows of ``x``)."""
+    e, ways, shots = support.shape
+    # Within an episode, class i of the support/query blocks has local label i.
+    support_y = torch.arange(ways, device=x.device).repeat_interleave(shots).expand(e, -1)
+    query_y = torch.arange(ways, device=x.device).repeat_interleave(query.shape[-1])
+    support_x = x[support.to(x.device).flatten(1)]
+    query_x = x[query.to(x.device).flatten(1)]
+    if paper:
+        beta = fit_ovr_logistic(support_x, support_y, ways, c, max_iter)
+        predictions = ovr_decision(support_x, beta, query_x).argmax(-1)
+    else:
+        model = fit_logistic(support_x, support_y, ways, l2, max_iter=max_iter)
+        predictions = model.predict(query_x)
+    return (predictions == query_y).float().mean(dim=1)

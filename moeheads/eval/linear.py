@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -94,21 +94,11 @@ def split_validation(n: int, fraction: float = 0.2, seed: int = 0) -> tuple[Tens
 
 
 def linear_probe(
-    train_features: Tensor,
-    train_labels: Tensor,
-    test_features: Tensor,
-    test_labels: Tensor,
-    val_features: Tensor | None = None,
-    val_labels: Tensor | None = None,
-    *,
-    metric: str = "top1",
-    variant: Literal["paper", "fast"] = "paper",
-    grid: list[float] | None = None,
-    val_fraction: float = 0.2,
-    max_iter: int | None = None,
-    tolerance: float | None = None,
-    device: str | torch.device | None = None,
-    seed: int = 0,
+    train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor,
+    val_features: Tensor | None = None, val_labels: Tensor | None = None, *,
+    metric: str = "top1", variant: Literal["paper", "fast"] = "paper",
+    grid: list[float] | None = None, val_fraction: float = 0.2, max_iter: int | None = None,
+    tolerance: float | None = None, device: str | torch.device | None = None, seed: int = 0,
 ) -> LinearProbeResult:
     """Sweep the L2 weight on a validation split, refit on train + val, score on test.
 
@@ -124,16 +114,11 @@ def linear_probe(
         variant: ``paper`` (AugSelf's protocol, see the module docstring) or ``fast``.
         grid: L2 weights to sweep; :func:`l2_grid` (45 values in [1e-6, 1e5]) by default.
         val_fraction: Share of training rows held out when no validation split is given.
-        max_iter: Most L-BFGS iterations per weight (``None``: 5000 for ``paper``, 100
-            for ``fast``).
-        tolerance: L-BFGS gradient tolerance, on the largest gradient entry of the
-            summed objective for ``paper`` (``None``: 1e-10) and of the mean one for
-            ``fast`` (``None``: 1e-4).
+        max_iter: Most L-BFGS iterations per weight (``None``: the variant's default).
+        tolerance: L-BFGS gradient tolerance (``None``: the variant's; see
+            :class:`ProbeSettings`).
         device: Where to fit; the features' device by default.
         seed: Seed of the validation split.
-
-    Returns:
-        The chosen weight, the validation curve and the test accuracy.
 
     Example:
         >>> x = torch.randn(200, 4); y = (x[:, 0] > 0).long()
@@ -142,9 +127,93 @@ def linear_probe(
         True
     """
     check_metric(metric)
+    if variant not in ("paper", "fast"):
+        raise ConfigError(f"variant must be 'paper' or 'fast', got {variant!r}")
+    device = torch.device(device) if device is not None else train_features.device
+    x_train, y_train, x_val, y_val, x_test, y_test = _splits(
+        device, train_features, train_labels, test_features, test_labels, val_features,
+        val_labels, val_fraction, seed)
+    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    settings = ProbeSettings.of(variant, max_iter, tolerance)
+    weights = sorted(grid or l2_grid(), reverse=not settings.paper)
+    full_x_raw, full_y = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
+    fit_x, val_x = settings.inputs(x_train, x_val)
+    full_x, test_x = settings.inputs(full_x_raw, x_test)
+    solver = LogisticSolver(fit_x, y_train, num_classes, **settings.options(len(y_train)))
+    best_value, best_val, best_model, curve = _sweep(solver, settings, weights, val_x, y_val,
+                                                     metric)
+    final = fit_logistic(full_x, full_y, num_classes,
+                         settings.solver_l2(best_value, len(full_y)), init=best_model,
+                         **settings.options(len(full_y)))
+    test_acc = accuracy(final.predict(test_x), y_test, metric)
+    return LinearProbeResult(best_value, curve, best_val, test_acc, metric)
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The solver settings of one protocol variant (see the module docstring).
+
+    Attributes:
+        paper: The ``paper`` variant (else ``fast``).
+        max_iter: Most L-BFGS iterations per weight (default 5000 for ``paper``, 100 for
+            ``fast``).
+        tolerance: L-BFGS gradient tolerance, on the largest gradient entry of the summed
+            objective for ``paper`` (default 1e-10) and of the mean one for ``fast``
+            (default 1e-4).
+    """
+
+    paper: bool
+    max_iter: int
+    tolerance: float
+
+    @classmethod
+    def of(cls, variant: str, max_iter: int | None, tolerance: float | None) -> ProbeSettings:
+        """The variant's defaults, with the given iterations and tolerance where set."""
+        paper = variant == "paper"
+        return cls(paper, max_iter if max_iter is not None else (5000 if paper else 100),
+                   tolerance if tolerance is not None else (1e-10 if paper else 1e-4))
+
+    def options(self, rows: int) -> dict[str, Any]:
+        """Keyword options of the L-BFGS fit on ``rows`` rows."""
+        if not self.paper:
+            return {"max_iter": self.max_iter, "tolerance": self.tolerance}
+        # the summed objective's gradient is n times the mean one's
+        return {"max_iter": self.max_iter, "tolerance": self.tolerance / rows,
+                "history_size": 100, "penalize_bias": True, "tolerance_change": 1e-9}
+
+    def solver_l2(self, value: float, rows: int) -> float:
+        """A grid value as the solver's (mean-loss) L2 weight."""
+        return 2.0 * value / rows if self.paper else value
+
+    def inputs(self, fit_rows: Tensor, other: Tensor) -> list[Tensor]:
+        """The solver's inputs: raw for ``paper``, standardised on ``fit_rows`` for ``fast``."""
+        return [fit_rows, other] if self.paper else standardize(fit_rows, other)
+
+
+def _sweep(solver: LogisticSolver, settings: ProbeSettings, weights: list[float],
+           val_x: Tensor, val_y: Tensor, metric: str,
+           ) -> tuple[float, float, LogisticModel, list[tuple[float, float]]]:
+    """Fit every weight in order; the best on validation (first of ties), its accuracy and
+    model, and the curve."""
+    curve: list[tuple[float, float]] = []
+    best: tuple[float, float, LogisticModel] | None = None
+    for value in weights:
+        model = solver.fit(settings.solver_l2(value, solver.n))
+        curve.append((value, accuracy(model.predict(val_x), val_y, metric)))
+        if best is None or curve[-1][1] > best[1]:
+            best = (value, curve[-1][1], model)
+    if best is None:
+        raise ConfigError("the L2 grid is empty")
+    return (*best, curve)
+
+
+def _splits(device: torch.device, train_features: Tensor, train_labels: Tensor,
+            test_features: Tensor, test_labels: Tensor, val_features: Tensor | None,
+            val_labels: Tensor | None, val_fraction: float, seed: int) -> tuple[Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val, x_test, y_test)`` on ``device``, checked; the
+    validation rows held out of the training rows when none are given."""
     if (val_features is None) != (val_labels is None):
         raise ConfigError("give both val_features and val_labels, or neither")
-    device = torch.device(device) if device is not None else train_features.device
     prepare = _prepare(device)
     x_train, y_train = prepare(train_features), prepare(train_labels).long()
     x_test, y_test = prepare(test_features), prepare(test_labels).long()
@@ -156,45 +225,7 @@ def linear_probe(
     else:
         x_val, y_val = prepare(val_features), prepare(val_labels).long()
     _check_features(x_train, y_train, x_val, y_val, x_test, y_test)
-    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
-    if variant not in ("paper", "fast"):
-        raise ConfigError(f"variant must be 'paper' or 'fast', got {variant!r}")
-    paper = variant == "paper"
-    iterations = max_iter if max_iter is not None else (5000 if paper else 100)
-    tol = tolerance if tolerance is not None else (1e-10 if paper else 1e-4)
-    weights = sorted(grid or l2_grid(), reverse=not paper)
-    full_x_raw, full_y = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
-    if paper:
-        fit_x, val_x, full_x, test_x = x_train, x_val, full_x_raw, x_test
-    else:
-        fit_x, val_x = standardize(x_train, x_val)
-        full_x, test_x = standardize(full_x_raw, x_test)
-
-    def options(rows: int) -> dict:
-        if not paper:
-            return {"max_iter": iterations, "tolerance": tol}
-        # the summed objective's gradient is n times the mean one's
-        return {"max_iter": iterations, "tolerance": tol / rows, "history_size": 100,
-                "penalize_bias": True, "tolerance_change": 1e-9}
-
-    def solver_l2(value: float, rows: int) -> float:
-        return 2.0 * value / rows if paper else value
-
-    solver = LogisticSolver(fit_x, y_train, num_classes, **options(len(y_train)))
-    best: tuple[float, float, LogisticModel] | None = None
-    curve: list[tuple[float, float]] = []
-    for value in weights:
-        model = solver.fit(solver_l2(value, len(y_train)))
-        curve.append((value, accuracy(model.predict(val_x), y_val, metric)))
-        if best is None or curve[-1][1] > best[1]:
-            best = (value, curve[-1][1], model)
-    assert best is not None
-    best_value, best_val, best_model = best
-
-    final = fit_logistic(full_x, full_y, num_classes, solver_l2(best_value, len(full_y)),
-                         init=best_model, **options(len(full_y)))
-    test_acc = accuracy(final.predict(test_x), y_test, metric)
-    return LinearProbeResult(best_value, curve, best_val, test_acc, metric)
+    return x_train, y_train, x_val, y_val, x_test, y_test
 
 
 def _prepare(device: torch.device) -> Callable[[Tensor], Tensor]:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
+from moeheads.assembly.build import build_backbone, build_model
+from moeheads.assembly.model import PretrainModel
 from moeheads.backbones import Backbone
-from moeheads.config import Recipe
 from moeheads.errors import CheckpointError, ConfigError
 from moeheads.heads import MoEHeads
-from moeheads.recipe_io import load_recipe
-from moeheads.rundir.build import build_backbone, build_model
+from moeheads.recipe.io import load_recipe
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import CHECKPOINTS_DIR, load_checkpoint, resolve_checkpoint
-from moeheads.rundir.model import PretrainModel
 
 BACKBONE_FILE = "backbone.safetensors"
 

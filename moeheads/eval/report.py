@@ -22,7 +22,7 @@ from moeheads.errors import ConfigError
 from moeheads.eval.plots import line_plot
 from moeheads.eval.results import format_value, read_results
 from moeheads.eval.routing import ExpertUsage, expert_roles, plot_expert_usage
-from moeheads.routing_stats import RoutingStats
+from moeheads.heads import RoutingStats
 from moeheads.rundir.metrics import read_metrics
 
 REPORT_DIR = "report"

@@ -1,7 +1,7 @@
 """Expert specialisation: per-task expert usage, expert roles and a usage heatmap.
 
 Usage is each task's mean normalised gate per expert (from
-:func:`moeheads.routing_stats.routing_stats`), so every task's row sums to 1.
+:func:`moeheads.heads.routing_stats.routing_stats`), so every task's row sums to 1.
 Expert roles, from the usage matrix ``u[t, n]``:
 
 - ``"dead"``: no task uses the expert (``u[t, n] < 1 / (10 N)`` for every task, the
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from moeheads.errors import ConfigError
-from moeheads.routing_stats import RoutingStats, routing_stats
+from moeheads.heads import RoutingStats, routing_stats
 
 
 @dataclass

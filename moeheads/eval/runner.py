@@ -22,15 +22,15 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS, stages_heldout, stages_labelled  # noqa: F401  (register the stages)
 from moeheads.eval.context import EvalContext, StageOptions, as_component
 from moeheads.eval.loading import load_trained
 from moeheads.eval.results import summary_table, write_result
 from moeheads.eval.stages import STAGES
+from moeheads.recipe.schema import Recipe
 from moeheads.registry import describe_validation_error
-from moeheads.rundir.distributed import resolve_device
+from moeheads.runtime.distributed import resolve_device
 
 
 def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:

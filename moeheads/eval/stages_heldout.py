@@ -16,7 +16,6 @@ from pydantic import Field
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from moeheads.config import Component
 from moeheads.data import SyntheticShapes
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS
@@ -26,6 +25,7 @@ from moeheads.eval.routing import expert_usage, plot_expert_usage
 from moeheads.eval.stages import stage
 from moeheads.heads import HeadOutput
 from moeheads.numerics.cca import cca, expert_task_cca, pairwise_expert_cca
+from moeheads.recipe.schema import Component
 from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
 
 

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from moeheads.config import Component
 from moeheads.data import DATASETS, FEWSHOT_SUITE, TRANSFER_METRICS, TRANSFER_SUITE
 from moeheads.data.fewshot import PAPER_POOLS
 from moeheads.errors import ConfigError
@@ -25,6 +24,7 @@ from moeheads.eval.linear import linear_probe
 from moeheads.eval.paper_splits import PAPER_SPLITS, paper_split
 from moeheads.eval.stages import stage
 from moeheads.numerics.knn import knn_classify
+from moeheads.recipe.schema import Component
 
 
 def core_options(options: BaseModel, protocol: str, *skip: str) -> dict[str, Any]:

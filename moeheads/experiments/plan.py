@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from moeheads.errors import ConfigError
-from moeheads.recipe_io import apply_overrides
+from moeheads.recipe.io import apply_overrides
 
 __all__ = ["SweepPlan", "SweepRun", "SweepSpec", "merge", "parse_grid", "plan_sweep"]
 

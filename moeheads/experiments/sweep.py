@@ -28,10 +28,10 @@ from typing import Any
 import yaml
 
 from moeheads.api import RunResults, run, validate
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError
 from moeheads.experiments.plan import SweepPlan, SweepRun, SweepSpec, parse_grid, plan_sweep
-from moeheads.recipe_io import apply_overrides, load_recipe
+from moeheads.recipe.io import apply_overrides, load_recipe
+from moeheads.recipe.schema import Recipe
 
 __all__ = ["DONE", "RunStatus", "load_sweep", "run_status", "run_sweep"]
 

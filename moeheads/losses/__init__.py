@@ -27,7 +27,6 @@ from moeheads.losses.equivariant import EquivariantPredictor, PredictiveEquivari
 from moeheads.losses.gather import all_gather
 from moeheads.losses.invariant import InvariantLoss
 from moeheads.losses.ntxent import NTXentLoss, nt_xent
-from moeheads.losses.objective import Objective, TaskSpec
 from moeheads.losses.star_eq import STAREquivariantLoss
 from moeheads.losses.vicreg import VICRegLoss
 
@@ -42,12 +41,10 @@ __all__ = [
     "InvariantLoss",
     "LossOutput",
     "NTXentLoss",
-    "Objective",
     "PredictiveEquivariantLoss",
     "STAREquivariantLoss",
     "TaskInputs",
     "TaskLoss",
-    "TaskSpec",
     "TensorLoss",
     "VICRegLoss",
     "all_gather",

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from moeheads.errors import ConfigError, ShapeError
-from moeheads.grouped_norm import grouped_batch_norm
 from moeheads.losses.base import LossOutput, TaskInputs, TaskLoss, check_embeddings
 from moeheads.losses.mlp import mlp
 from moeheads.losses.ntxent import nt_xent
+from moeheads.numerics.grouped_norm import grouped_batch_norm
 
 
 class EquivariantPredictor(nn.Module):
@@ -36,7 +36,8 @@ class EquivariantPredictor(nn.Module):
     no bias)-BN-ReLU-Linear(hidden, D)``. With ``batch_norm="per_view"`` (the default)
     each view's B rows are normalised with their own batch statistics and the running
     statistics are updated view after view, as the authors' one predictor call per view
-    does; all views still run in one pass (:func:`~moeheads.grouped_norm.grouped_batch_norm`).
+    does; all views still run in one pass
+    (:func:`~moeheads.numerics.grouped_norm.grouped_batch_norm`).
     ``batch_norm="joint"`` normalises all ``V*B`` rows together.
 
     Args:

@@ -1,2 +1,4 @@
-"""Numerical helpers that both training (its monitor) and evaluation use: backbone
-features of a dataset, k-nearest-neighbour classification and canonical correlation."""
+"""Numerical helpers shared across layers: backbone features of a dataset,
+k-nearest-neighbour classification, canonical correlation, confidence intervals, and
+BatchNorm with per-group statistics (used by the expert bank and the equivariant
+predictor alike)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from moeheads.config import Recipe
+from moeheads.recipe.schema import Recipe
 
 # Fields that do not change what is trained (Recipe.hash leaves them out too).
 _UNTRAINED = ("output_dir", "monitor", "evaluation", "trainer.log_every", "data.num_workers")

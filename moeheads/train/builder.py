@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from moeheads.config import Recipe
+from moeheads.assembly.build import build_dataset, build_model, image_size_of
+from moeheads.assembly.model import PretrainModel
 from moeheads.errors import ConfigError
-from moeheads.rundir.build import build_dataset, build_model, image_size_of
-from moeheads.rundir.distributed import DistContext
-from moeheads.rundir.model import PretrainModel
+from moeheads.recipe.schema import Recipe
+from moeheads.runtime.distributed import DistContext
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
 from moeheads.train.sync_batchnorm import convert_sync_batchnorm, holds_synced_batchnorm

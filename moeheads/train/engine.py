@@ -14,20 +14,20 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from moeheads.config import Recipe
+from moeheads.assembly.model import BACKBONE_PREFIX
 from moeheads.errors import (
     CheckpointError,
     InterruptedRunError,
     MoeheadsError,
     NonFiniteLossError,
 )
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.changes import describe_changes
 from moeheads.rundir.checkpoint import load_checkpoint
-from moeheads.rundir.distributed import DistContext, init_distributed
 from moeheads.rundir.export import export_backbone
 from moeheads.rundir.lock import RunLock
 from moeheads.rundir.rng import restore_rng_state
-from moeheads.train.allocator import keep_cpu_buffers
+from moeheads.runtime.distributed import DistContext, init_distributed
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
 from moeheads.train.start import StartPlan, nan_advice, plan_start, record_start
@@ -141,8 +141,6 @@ class Trainer:
         recipe, trainer = self.recipe, self.recipe.trainer
         configure_determinism(trainer.deterministic)  # before CUDA starts
         ctx = init_distributed(trainer.device, trainer.timeout_minutes)
-        if ctx.device.type == "cpu":
-            keep_cpu_buffers()
         seed_everything(recipe.seed)
         created = ctx.is_main and not self.run_dir.exists()
         started = False
@@ -172,7 +170,7 @@ class Trainer:
                 backbone = None
                 if ctx.is_main:
                     backbone = self.run_dir / "backbone.safetensors"
-                    export_backbone(self.run_dir, backbone, prefix="encoder.backbone.module.",
+                    export_backbone(self.run_dir, backbone, prefix=BACKBONE_PREFIX,
                                     architecture=recipe.backbone.name,
                                     feature_dim=parts.model.backbone.feature_dim,
                                     overwrite=True)

@@ -11,10 +11,10 @@ import torch
 from rich.console import Console
 
 from moeheads._version import __version__
-from moeheads.config import Recipe
+from moeheads.assembly.build import build_dataset
 from moeheads.errors import InterruptedRunError, NonFiniteLossError
 from moeheads.loggers import create_loggers
-from moeheads.rundir.build import build_dataset
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
 from moeheads.rundir.rng import capture_rng_state

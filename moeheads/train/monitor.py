@@ -9,12 +9,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
-from moeheads.config import MonitorConfig
+from moeheads.assembly.model import PretrainModel
+from moeheads.heads import routing_stats
 from moeheads.numerics.cca import cca
 from moeheads.numerics.features import extract_features
 from moeheads.numerics.knn import knn_classify
-from moeheads.routing_stats import routing_stats
-from moeheads.rundir.model import PretrainModel
+from moeheads.recipe.schema import MonitorConfig
 from moeheads.views.options import ViewOptions
 
 
@@ -42,7 +42,8 @@ class GateBuffer:
                 self._rows[task] -= len(chunks.popleft())
 
     def stats(self) -> dict[str, Any] | None:
-        """:func:`~moeheads.routing_stats.routing_stats` of the kept gates, as plain values."""
+        """:func:`~moeheads.heads.routing_stats.routing_stats` of the kept gates, as plain
+        values."""
         if not self._chunks:
             return None
         gates = {task: torch.cat(list(chunks)).cpu() for task, chunks in self._chunks.items()}

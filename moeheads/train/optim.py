@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from moeheads.config import OptimizerConfig, ScheduleConfig
+from moeheads.recipe.schema import OptimizerConfig, ScheduleConfig
 
 
 class LARS(Optimizer):

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError
-from moeheads.recipe_io import dump_recipe
+from moeheads.recipe.io import dump_recipe
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.changes import changes_since, describe_changes
 from moeheads.rundir.checkpoint import resolve_checkpoint, scan_checkpoints
 from moeheads.rundir.lock import LOCK_NAME

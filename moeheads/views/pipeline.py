@@ -111,16 +111,8 @@ def build_input_pipeline(
                 "use workers (or auto)"
             )
     if source is None:
-        views = ViewsDataset(dataset, sampler, num_views, original=original, seed=seed)
-        loader = DataLoader(
-            views, batch_size=batch_size, sampler=index_sampler, collate_fn=collate_views,
-            num_workers=num_workers, pin_memory=pin_memory and device.type == "cuda",
-            persistent_workers=num_workers > 0,
-            # its own generator: starting an epoch's iterator then draws no number from the
-            # global RNG, so a run resumed mid-epoch continues the same random stream
-            generator=torch.Generator().manual_seed(seed),
-        )
-        return InputPipeline(loader, views, "workers")
+        return _worker_pipeline(dataset, sampler, num_views, original, seed, index_sampler,
+                                batch_size, num_workers, pin_memory and device.type == "cuda")
     maker = DeviceViews(sampler, num_views, original=original, seed=seed)
     kind, images = source
     if kind == "memory":
@@ -131,3 +123,18 @@ def build_input_pipeline(
     loader = JpegLoader(dataset, maker, index_sampler, batch_size, device, num_workers,
                         pin_memory)
     return InputPipeline(loader, maker, "device-jpeg")
+
+
+def _worker_pipeline(dataset: Any, sampler: ViewSampler, num_views: int, original: bool,
+                     seed: int, index_sampler: Any, batch_size: int, num_workers: int,
+                     pin_memory: bool) -> InputPipeline:
+    """Views made in DataLoader worker processes, image by image."""
+    views = ViewsDataset(dataset, sampler, num_views, original=original, seed=seed)
+    loader = DataLoader(
+        views, batch_size=batch_size, sampler=index_sampler, collate_fn=collate_views,
+        num_workers=num_workers, pin_memory=pin_memory, persistent_workers=num_workers > 0,
+        # its own generator: starting an epoch's iterator then draws no number from the
+        # global RNG, so a run resumed mid-epoch continues the same random stream
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return InputPipeline(loader, views, "workers")

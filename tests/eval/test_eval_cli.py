@@ -11,7 +11,7 @@ from PIL import Image
 
 from moeheads.errors import ConfigError
 from moeheads.eval.runner import check_stages, finish_run
-from moeheads.recipe_io import load_recipe
+from moeheads.recipe.io import load_recipe
 from moeheads.train.engine import Trainer
 from tests.cli import cli
 from tests.train.recipes import tiny_recipe, write_recipe

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from moeheads.api import run
 from moeheads.cli import app
-from moeheads.config import Recipe
 from moeheads.errors import ConfigError, InterruptedRunError
 from moeheads.experiments.plan import SweepSpec, merge, parse_grid
 from moeheads.experiments.sweep import DONE, load_sweep, run_status, run_sweep
-from moeheads.recipe_io import dump_recipe
+from moeheads.recipe.io import dump_recipe
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.train.loop import TrainLoop
 from tests.train.recipes import tiny_recipe, write_recipe

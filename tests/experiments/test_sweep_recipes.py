@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from moeheads.config import Recipe
 from moeheads.experiments.sweep import load_sweep
-from moeheads.recipe_io import load_recipe
+from moeheads.recipe.io import load_recipe
+from moeheads.recipe.schema import Recipe
 
 SWEEPS = Path(__file__).parents[2] / "recipes" / "sweeps"
 

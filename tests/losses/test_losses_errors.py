@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from moeheads.assembly.objective import Objective
 from moeheads.errors import ConfigError, ShapeError
-from moeheads.losses import LOSSES, AugSelfLoss, Objective, STAREquivariantLoss, create_loss
+from moeheads.losses import LOSSES, AugSelfLoss, STAREquivariantLoss, create_loss
 from moeheads.losses.base import TaskInputs
 
 INVARIANT = ["ntxent", "vicreg", "barlow", "byol"]

@@ -10,10 +10,10 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from moeheads.config import Recipe
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
-from moeheads.rundir.distributed import shutdown_distributed
 from moeheads.rundir.metrics import read_metrics
+from moeheads.runtime.distributed import shutdown_distributed
 from moeheads.train.engine import Trainer
 from tests.train.recipes import tiny_recipe
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from rich.console import Console
 
-from moeheads.config import Recipe
 from moeheads.errors import CheckpointError, ConfigError
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import scan_checkpoints
-from moeheads.rundir.distributed import DistContext
+from moeheads.runtime.distributed import DistContext
 from moeheads.train import builder, engine
 from moeheads.train.builder import (
     build_training,

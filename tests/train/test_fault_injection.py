@@ -22,7 +22,7 @@ EPOCHS, STEPS = 3, 4  # 64 images, batch 16
 FAULTY_RUN = """
 import os, signal, sys
 import torch
-from moeheads.rundir import model
+from moeheads.assembly import model
 steps = {"seen": 0}
 after, name = int(sys.argv[2]), sys.argv[3]
 forward = model.PretrainModel.forward

@@ -10,7 +10,7 @@ import torch
 from rich.console import Console
 from safetensors.torch import load_file
 
-from moeheads.config import Recipe
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.train.builder import native_bf16, resolve_precision
 from moeheads.train.engine import Trainer, configure_determinism
@@ -100,7 +100,7 @@ def test_photometric_on_cuda_selects_rows_without_syncs() -> None:
 def test_training_steps_never_synchronise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, byol: bool
 ) -> None:
-    from moeheads.rundir.distributed import DistContext
+    from moeheads.runtime.distributed import DistContext
     from moeheads.train.builder import build_training, wrap_network
     from moeheads.train.loop import TrainLoop
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from moeheads.config import OptimizerConfig, ScheduleConfig
 from moeheads.errors import ConfigError
+from moeheads.recipe.schema import OptimizerConfig, ScheduleConfig
 from moeheads.train.optim import LARS, build_optimizer, lr_factor, parameter_groups
 from moeheads.train.sampler import EpochSampler
 

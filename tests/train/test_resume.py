@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from moeheads.assembly.model import PretrainModel
 from moeheads.cli import main
-from moeheads.config import Recipe
 from moeheads.errors import MoeheadsError
+from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
-from moeheads.rundir.model import PretrainModel
 from moeheads.train.engine import InterruptedRunError, NonFiniteLossError, Trainer
 from moeheads.train.loop import TrainLoop
 from tests.train.recipes import tiny_recipe, write_recipe

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from moeheads.config import Recipe
-from moeheads.rundir.distributed import DistContext
+from moeheads.recipe.schema import Recipe
+from moeheads.runtime.distributed import DistContext
 from moeheads.train.builder import build_training, wrap_network
 from moeheads.train.loop import TrainLoop
 from tests.host_reads import count_host_reads

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from moeheads.config import Recipe
+from moeheads.assembly.build import build_model
 from moeheads.data import create_dataset
-from moeheads.grouped_norm import grouped_batch_norm
-from moeheads.rundir.build import build_model
+from moeheads.numerics.grouped_norm import grouped_batch_norm
+from moeheads.recipe.schema import Recipe
 from moeheads.train.engine import Trainer
 from moeheads.train.loop import channels_last
 from moeheads.views import Photometric, ViewSampler, build_input_pipeline

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from moeheads.recipe_io import load_recipe
+from moeheads.recipe.io import load_recipe
 from moeheads.train.engine import Trainer
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "vit_stl10.yaml"

@@ -71,7 +71,8 @@ class CheckpointInfo:
         path: The sidecar ``step-<S>.json``.
         step: Optimiser steps taken when it was saved.
         epoch: Epoch recorded by the caller.
-        recipe_hash: Hash of the recipe that produced it (see :meth:`~moeheads.config.Recipe.hash`).
+        recipe_hash: Hash of the recipe that produced it (see
+            :meth:`~moeheads.recipe.schema.Recipe.hash`).
         moeheads_version: moeheads version that wrote it.
         created: Creation time, ISO 8601 in UTC.
         model: The safetensors weights file.
@@ -144,7 +145,7 @@ class TrainingState:
         optimizer: Optimiser to save.
         scheduler: Learning-rate scheduler to save.
         scaler: Gradient scaler to save.
-        recipe_hash: Hash of the recipe (:meth:`~moeheads.config.Recipe.hash`), checked
+        recipe_hash: Hash of the recipe (:meth:`~moeheads.recipe.schema.Recipe.hash`), checked
             on resume.
         generators: Named generators whose state to save with the global RNG state.
         extra: Further plain data (tensors, numbers, strings, lists, dicts) to save.

@@ -1,0 +1,6 @@
+"""The process a run lives in: devices, the process group and the CPU allocator.
+
+- :mod:`~moeheads.runtime.distributed`: device choice, ``torchrun`` process groups;
+- :mod:`~moeheads.runtime.allocator`: glibc malloc tuning for large CPU tensors, applied
+  by the ``moeheads`` command (never implicitly by the library).
+"""
