@@ -24,11 +24,11 @@ from moeheads.losses.byol import BYOLLoss
 from moeheads.losses.ema import EMA, cosine_momentum
 from moeheads.losses.equimod import EquiModLoss
 from moeheads.losses.equivariant import EquivariantPredictor, PredictiveEquivariantLoss
-from moeheads.losses.gather import all_gather
 from moeheads.losses.invariant import InvariantLoss
 from moeheads.losses.ntxent import NTXentLoss, nt_xent
 from moeheads.losses.star_eq import STAREquivariantLoss
 from moeheads.losses.vicreg import VICRegLoss
+from moeheads.runtime.gather import all_gather
 
 __all__ = [
     "EMA",

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 from moeheads.losses.base import LOSSES, LossOutput
-from moeheads.losses.gather import gather_if
 from moeheads.losses.invariant import InvariantLoss
+from moeheads.runtime.gather import gather_if
 
 
 def standardise(z: Tensor, eps: float = 1e-5) -> Tensor:

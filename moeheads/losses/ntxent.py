@@ -12,8 +12,8 @@ from torch import Tensor
 
 from moeheads.errors import ConfigError, ShapeError
 from moeheads.losses.base import LOSSES, LossOutput
-from moeheads.losses.gather import gather_if, rank
 from moeheads.losses.invariant import InvariantLoss
+from moeheads.runtime.gather import gather_if, rank
 
 
 def nt_xent(

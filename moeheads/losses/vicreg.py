@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from moeheads.losses.base import LOSSES, LossOutput
-from moeheads.losses.gather import gather_if
 from moeheads.losses.invariant import InvariantLoss
+from moeheads.runtime.gather import gather_if
 
 
 def variance_term(z: Tensor, eps: float = 1e-4) -> Tensor:

@@ -11,6 +11,7 @@ from torch import Tensor
 from moeheads.errors import ConfigError
 from moeheads.routers.base import ROUTERS, Router, RouterOutput
 from moeheads.routers.task_linear import TaskLinear
+from moeheads.runtime.gather import all_gather, world_size
 
 
 @ROUTERS.register("topk")
@@ -33,6 +34,13 @@ class TopKRouter(Router):
       probability of expert n over the batch (GShard / Switch); 1 when balanced.
     - ``z_loss``: ``mean_b logsumexp_n(W_g h)^2`` on the noise-free logits (ST-MoE).
 
+    Under ``torchrun`` the batch statistics of ``importance`` and ``load_balance`` are
+    taken over the global batch (every rank's rows gathered, with gradient), so N
+    processes train as one process with the same global batch; ``global_statistics=False``
+    keeps them per rank. The noise is drawn from each rank's own generator, so with
+    ``noisy`` on, processes see different noise (as each sees different rows); its state
+    is saved per rank in checkpoints, so a resumed run draws the same noise.
+
     Args:
         in_features: Feature dimension d.
         num_experts: Number of experts N.
@@ -43,6 +51,7 @@ class TopKRouter(Router):
         importance_weight: Weight of the importance loss.
         load_balance_weight: Weight of the load-balancing loss.
         z_loss_weight: Weight of the router z-loss.
+        global_statistics: Balance over the global batch under ``torchrun`` (else per rank).
     """
 
     def __init__(
@@ -56,6 +65,7 @@ class TopKRouter(Router):
         importance_weight: float = 0.01,
         load_balance_weight: float = 0.01,
         z_loss_weight: float = 1e-3,
+        global_statistics: bool = True,
     ) -> None:
         super().__init__(in_features, num_experts, tasks)
         if not 1 <= k <= num_experts:
@@ -63,6 +73,7 @@ class TopKRouter(Router):
         self.k = k
         self.noisy = noisy
         self.noise_epsilon = noise_epsilon
+        self.global_statistics = global_statistics
         self.weights = {
             "importance": importance_weight,
             "load_balance": load_balance_weight,
@@ -89,6 +100,13 @@ class TopKRouter(Router):
 
     def _aux_losses(self, clean: Tensor, gates: Tensor, selected: Tensor) -> dict[str, Tensor]:
         losses: dict[str, Tensor] = {}
+        if self.global_statistics and world_size() > 1:
+            # rows of every rank along the batch dimension (dim 1 of [T, B, N])
+            clean_all, gates_all, selected_all = (
+                all_gather(x.transpose(0, 1).contiguous()).transpose(0, 1)
+                for x in (clean, gates, selected.to(gates.dtype)))
+            selected = selected_all > 0
+            clean, gates = clean_all, gates_all
         if self.weights["importance"] > 0:
             losses["importance"] = importance_loss(gates)
         if self.weights["load_balance"] > 0:
