@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -111,16 +112,41 @@ def run(
         bool, typer.Option(help="Continue a checkpoint written with a different recipe (e.g. a "
                                 "lower learning rate); the change is recorded.")
     ] = False,
+    requeue: Annotated[
+        bool, typer.Option(help="Under Slurm: after SIGTERM or SIGUSR1 stopped the run with a "
+                                "checkpoint, requeue the job (scontrol requeue), so it resumes.")
+    ] = False,
 ) -> None:
-    """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes."""
+    """Pretrain (and evaluate) as a recipe says; torchrun runs it on several processes.
+
+    Ctrl-C, SIGTERM and SIGUSR1 stop it at the next step with a checkpoint (exit status
+    128 + the signal's number: 130, 143, 138)."""
     if os.environ.get("RANK", "0") == "0":  # at once, before PyTorch loads (seconds)
         console.print(f"moeheads {__version__}: starting {recipe} (loading PyTorch, checking "
                       "the recipe)", highlight=False, markup=False)
     from moeheads.api import run as run_recipe
 
     keep_cpu_buffers()
-    run_recipe(recipe, overrides or [], resume=resume, console=console,
-               allow_recipe_change=allow_recipe_change)
+    try:
+        run_recipe(recipe, overrides or [], resume=resume, console=console,
+                   allow_recipe_change=allow_recipe_change)
+    except InterruptedRunError as error:
+        if requeue and error.signal_number != signal.SIGINT and os.environ.get("RANK", "0") == "0":
+            _requeue()
+        raise
+
+
+def _requeue() -> None:
+    """Requeue this Slurm job, or say why not."""
+    from moeheads.runtime.slurm import requeue_job, slurm_job_id
+
+    job = slurm_job_id()
+    if job is None:
+        err_console.print("--requeue: not running under Slurm (no SLURM_JOB_ID); not requeued")
+        return
+    requeue_job(job)
+    err_console.print(f"requeued Slurm job {job}; it resumes from the checkpoint",
+                      highlight=False)
 
 
 @app.command()
@@ -217,10 +243,10 @@ def sweep(
     keep_cpu_buffers()
     try:
         run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
-    except InterruptedRunError:
+    except InterruptedRunError as error:
         raise InterruptedRunError(
             "sweep interrupted (the run has a checkpoint); the same moeheads sweep command "
-            "skips the finished runs and continues this one") from None
+            "skips the finished runs and continues this one", error.signal_number) from None
     console.print(f"sweep finished: {plan.folder} (moeheads compare {plan.folder})",
                   highlight=False)
 
@@ -251,7 +277,7 @@ def main() -> None:
         app()
     except MoeheadsError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise SystemExit(130 if isinstance(error, InterruptedRunError) else 2) from None
+        raise SystemExit(error.exit_code if isinstance(error, InterruptedRunError) else 2) from None
 
 
 if __name__ == "__main__":

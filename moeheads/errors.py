@@ -34,4 +34,20 @@ class NonFiniteLossError(MoeheadsError):
 
 
 class InterruptedRunError(MoeheadsError):
-    """Training was interrupted (Ctrl-C) after a checkpoint was written."""
+    """Training was interrupted (Ctrl-C, or SIGTERM/SIGUSR1 from a scheduler), normally
+    after a checkpoint was written.
+
+    Attributes:
+        signal_number: The signal that stopped the run (``signal.SIGINT`` for Ctrl-C).
+        exit_code: The command's exit status: ``128 + signal_number``, as a shell reports a
+            process ended by that signal (130 for Ctrl-C, 143 for SIGTERM, 138 for SIGUSR1
+            on Linux).
+    """
+
+    def __init__(self, message: str, signal_number: int = 2) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number

@@ -154,7 +154,7 @@ def test_run_directory_knows_only_files() -> None:
 CLI_MAY_IMPORT = {
     "moeheads._version", "moeheads.errors", "moeheads.api", "moeheads.registry",
     "moeheads.experiments", "moeheads.experiments.sweep", "moeheads.recipe.catalog",
-    "moeheads.recipe.io", "moeheads.runtime.allocator",
+    "moeheads.recipe.io", "moeheads.runtime.allocator", "moeheads.runtime.slurm",
 }
 
 

@@ -134,7 +134,7 @@ class Trainer:
         self.console = console or Console()
         self.run_dir = recipe.run_dir
         self.allow_recipe_change = allow_recipe_change
-        self.source = source or "RECIPE"
+        self.source = source or str(self.run_dir / "recipe.yaml")
 
     def run(self) -> RunResult:
         """Train for the recipe's epochs (or what remains of them) and export the backbone."""
@@ -160,6 +160,7 @@ class Trainer:
                 started = True
                 wrap_network(parts, trainer.compile)
                 loop = TrainLoop(recipe, self.run_dir, self.console, parts)
+                loop.resume_command = f"moeheads run {self.source} --resume auto"
                 try:
                     metrics = loop.train(start_epoch, start_step, global_step, tally)
                 except NonFiniteLossError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class TrainLoop:
         self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
         self.tally = EpochTally(GateBuffer())
         self.interrupt = GracefulInterrupt()
+        #: The command that continues this run, for messages.
+        self.resume_command = f"moeheads run {run_dir / 'recipe.yaml'} --resume auto"
         self.probe = None
         if recipe.data.probe_train is not None and ctx.is_main:
             self.probe = (build_dataset(recipe.data.probe_train),
@@ -76,8 +79,8 @@ class TrainLoop:
             tally: The started epoch's running sums (from a mid-epoch checkpoint).
 
         Raises:
-            InterruptedRunError: Ctrl-C: after a checkpoint at the next step boundary, or
-                (a second Ctrl-C) at once, without one.
+            InterruptedRunError: Ctrl-C, SIGTERM or SIGUSR1: after a checkpoint at the next
+                step boundary, or (a second Ctrl-C) at once, without one.
         """
         trainer = self.recipe.trainer
         self.global_step = global_step
@@ -91,8 +94,7 @@ class TrainLoop:
                     self.progress.end_epoch()
                     raise InterruptedRunError(
                         f"stopped at once at epoch {epoch + 1}, step {self.global_step}, without "
-                        "a checkpoint; continue from the newest one with: moeheads run RECIPE "
-                        "--resume auto"
+                        f"a checkpoint; continue from the newest one with: {self.resume_command}"
                     ) from None
                 last = epoch + 1 == trainer.epochs
                 stop = self._stop_requested(epoch_end=True)
@@ -114,9 +116,14 @@ class TrainLoop:
         return self.ctx.mean(float(self.interrupt.requested)) > 0
 
     def _stopped(self, epoch: int) -> None:
+        """After the checkpoint: hand the signal to an earlier handler (a scheduler
+        integration), then end the run."""
+        self.interrupt.hand_over()
+        signum = self.interrupt.signal_number or signal.SIGTERM  # a rank that only agreed
         raise InterruptedRunError(
-            f"interrupted at epoch {epoch}, step {self.global_step}; checkpoint written, "
-            "continue with: moeheads run RECIPE --resume auto"
+            f"{signal.Signals(signum).name}: interrupted at epoch {epoch}, step "
+            f"{self.global_step}; checkpoint written, continue with: {self.resume_command}",
+            signal_number=signum,
         )
 
     def _epoch(self, epoch: int, first_step: int,

@@ -1,11 +1,13 @@
-"""Fault injection: a run interrupted by Ctrl-C in the middle of a step, and killed with
-SIGKILL, at random steps, then resumed with ``--resume auto``, ends bit-identical to a
-straight run, and its metrics.jsonl holds one clean history with the same epoch summaries."""
+"""Fault injection: a run interrupted in the middle of a step by Ctrl-C, or by the SIGTERM or
+SIGUSR1 of a cluster scheduler, and killed with SIGKILL, at random steps, then resumed with
+``--resume auto``, ends bit-identical to a straight run, and its metrics.jsonl holds one
+clean history with the same epoch summaries."""
 
 from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,8 +81,9 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "runs" / "tiny"
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_interrupted_and_killed_runs_resume_bit_identically(seed: int, straight: Path,
+@pytest.mark.parametrize(("seed", "stop"), [(0, "SIGINT"), (1, "SIGTERM"), (2, "SIGUSR1")])
+def test_interrupted_and_killed_runs_resume_bit_identically(seed: int, stop: str,
+                                                            straight: Path,
                                                             tmp_path: Path) -> None:
     rng = random.Random(seed)
     total = EPOCHS * STEPS
@@ -88,10 +91,12 @@ def test_interrupted_and_killed_runs_resume_bit_identically(seed: int, straight:
     recipe = _recipe(tmp_path)
     run = tmp_path / "runs" / "tiny"
 
-    proc = _run(recipe, (interrupt_at, "SIGINT"))
-    assert proc.returncode == 130, proc.stderr
+    proc = _run(recipe, (interrupt_at, stop))
+    assert proc.returncode == 128 + getattr(signal, stop), proc.stderr  # 130, 143, 138
     assert "Traceback" not in proc.stderr
-    # Ctrl-C in step interrupt_at + 1 stops after it; the resumed run is killed during a
+    assert f"{stop}: interrupted at epoch" in proc.stderr
+    assert f"continue with: moeheads run {recipe} --resume auto" in proc.stderr
+    # the signal in step interrupt_at + 1 stops after it; the resumed run is killed during a
     # later step, with at least one step left for the last run
     kill_after = rng.randrange(1, total - interrupt_at - 1)
     proc = _run(recipe, (kill_after, "SIGKILL"))
