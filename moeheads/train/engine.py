@@ -30,6 +30,7 @@ from moeheads.rundir.rng import restore_rng_state
 from moeheads.runtime.distributed import DistContext, init_distributed
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
+from moeheads.train.optim import reapply_recipe, recipe_hyperparameters
 from moeheads.train.start import StartPlan, nan_advice, plan_start, record_start
 
 __all__ = [
@@ -209,6 +210,8 @@ class Trainer:
         if plan.checkpoint is None:
             return 0, 0, 0, None
         error: CheckpointError | None = None
+        built = recipe_hyperparameters(parts.optimizer)
+        base_lrs = list(parts.scheduler.base_lrs)
         try:
             loaded = load_checkpoint(plan.checkpoint, parts.model, parts.optimizer,
                                      parts.scheduler, parts.scaler, map_location=ctx.device)
@@ -220,6 +223,7 @@ class Trainer:
                 "able to read the run directory"
             )
         _restore_rank_rng(loaded.extra.get("rng_ranks"), ctx, self.recipe.seed, loaded.info.step)
+        reapply_recipe(parts.optimizer, parts.scheduler, built, base_lrs)  # changes take effect
         global_step, epoch = loaded.info.step, loaded.info.epoch
         step_in_epoch = int(loaded.extra.get("step_in_epoch", 0))
         if step_in_epoch >= parts.data.steps_per_epoch:

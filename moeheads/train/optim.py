@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -115,3 +116,32 @@ def build_schedule(
     """A per-step ``LambdaLR``: linear warm-up, then cosine (or constant)."""
     warmup = round(config.warmup_epochs * steps_per_epoch)
     return LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup, config))
+
+
+def recipe_hyperparameters(optimizer: Optimizer) -> list[dict[str, Any]]:
+    """Every parameter group's settings (learning rate, momentum, weight decay, ...) as the
+    recipe built them, without the parameters: what a resumed run keeps over a checkpoint's."""
+    return [{k: v for k, v in group.items() if k not in ("params", "lr", "initial_lr")}
+            for group in optimizer.param_groups]
+
+
+def reapply_recipe(optimizer: Optimizer, scheduler: LambdaLR, built: list[dict[str, Any]],
+                   base_lrs: list[float]) -> None:
+    """After a checkpoint was loaded: the recipe's settings replace those the checkpoint
+    carried (its optimiser groups and the scheduler's base learning rates hold the old
+    recipe's), and the current learning rate follows the recipe's schedule at the restored
+    step. Optimiser state (momentum buffers) and the step count are kept.
+
+    Args:
+        optimizer: The optimiser, restored.
+        scheduler: Its schedule, restored (its step count is the checkpoint's).
+        built: :func:`recipe_hyperparameters` of the optimiser before the checkpoint loaded.
+        base_lrs: The scheduler's base learning rates before the checkpoint loaded.
+    """
+    scheduler.base_lrs = list(base_lrs)
+    for group, settings, base, factor in zip(optimizer.param_groups, built, base_lrs,
+                                             scheduler.lr_lambdas, strict=True):
+        group.update(settings)
+        group["initial_lr"] = base
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # as step() sets

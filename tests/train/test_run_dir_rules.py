@@ -148,3 +148,33 @@ def test_interrupted_epoch_summary_counts_every_step(tmp_path: Path, capsys,
              if r["kind"] == "step"]
     assert steps == [1, 2, 3, 4]
     assert json.loads((tmp_path / "runs/tiny/metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_a_changed_learning_rate_takes_effect_on_resume(trained: Path, tmp_path: Path, capsys,
+                                                        monkeypatch) -> None:
+    """The advice after a non-finite loss (a lower lr, --allow-recipe-change) trains with the
+    new rate: steps 5-8 log the lr a run with that rate from the start logs there, and the
+    optimiser holds the new momentum."""
+    import torch
+
+    run = tmp_path / "runs" / "tiny"
+    checkpoint = latest_valid_checkpoint(run).path
+    new = ("--set", "trainer.epochs=2", "--set", "optimizer.lr=0.01",
+           "--set", "optimizer.momentum=0.5")
+    code, out = cli(capsys, monkeypatch, "run", str(trained), *new, "--resume", str(checkpoint),
+                    "--allow-recipe-change")
+    assert code == 0, out
+    assert "optimizer.lr 0.05 -> 0.01" in out
+    code, out = cli(capsys, monkeypatch, "run", str(trained), *new, "--set", "name=fresh")
+    assert code == 0, out
+
+    def lrs(name: str) -> dict[int, float]:
+        return {r["step"]: r["lr"] for r in read_metrics(tmp_path / "runs" / name / "metrics.jsonl")
+                if r["kind"] == "step"}
+
+    resumed, fresh = lrs("tiny"), lrs("fresh")
+    assert [resumed[s] for s in range(5, 9)] == pytest.approx([fresh[s] for s in range(5, 9)])
+    assert resumed[4] != pytest.approx(fresh[4])  # the first epoch ran with the old rate
+    state = torch.load(latest_valid_checkpoint(run).state_path, weights_only=True)
+    groups = state["optimizer"]["param_groups"]
+    assert {g["momentum"] for g in groups} == {0.5}
