@@ -3,10 +3,15 @@
 Every error that stems from user input (a recipe field, a component name, a
 data path, a checkpoint file, a tensor of the wrong shape) is a
 :class:`MoeheadsError`. The command-line tool prints such errors as one line and
-exits with status 2 (130 for :class:`InterruptedRunError`), without a traceback.
+exits with status 2 (128 + the signal for :class:`InterruptedRunError`), without a
+traceback.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class MoeheadsError(Exception):
@@ -51,3 +56,43 @@ class InterruptedRunError(MoeheadsError):
     @property
     def exit_code(self) -> int:
         return 128 + self.signal_number
+
+
+class WriteError(MoeheadsError, OSError):
+    """A file that could not be written: the disk or quota is full, the file-size limit
+    was reached, or the place is read-only. What was there before is left as it was."""
+
+
+#: errno -> why, in words (ENOSPC, EDQUOT, EFBIG, EROFS, EACCES).
+_WHY = {28: "no space left on the device", 122: "the disk quota is exhausted",
+        27: "the file-size limit was reached (ulimit -f)", 30: "the file system is read-only",
+        13: "permission denied"}
+_WHY_TEXT = {"no space left": _WHY[28], "quota": _WHY[122], "file too large": _WHY[27],
+             "read-only": _WHY[30], "permission denied": _WHY[13]}
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], what: str = "") -> Iterator[None]:
+    """Turn the failures of writing ``path`` (an ``OSError``, or safetensors' error with the
+    same cause) into one :class:`WriteError` that names the file and the reason.
+
+    Example:
+        >>> with writing("/proc/version", "a test file"):
+        ...     open("/proc/version", "w").write("x")  # doctest: +SKIP
+        Traceback (most recent call last):
+        moeheads.errors.WriteError: could not write a test file /proc/version: permission denied
+    """
+    try:
+        yield
+    except WriteError:
+        raise
+    except Exception as error:  # OSError, or safetensors' SafetensorError (a RuntimeError)
+        text = str(error).lower()
+        errno = getattr(error, "errno", None)
+        why = _WHY.get(errno) if errno is not None else None
+        why = why or next((v for k, v in _WHY_TEXT.items() if k in text), None)
+        if why is None and not isinstance(error, OSError):
+            raise
+        label = f"{what} {path}" if what else str(path)
+        raise WriteError(f"could not write {label}: {why or error}; files written before "
+                         "are unchanged") from None

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import yaml
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, writing
 from moeheads.eval.plots import line_plot
 from moeheads.eval.results import format_value, read_results
 from moeheads.eval.routing import ExpertUsage, expert_roles, plot_expert_usage
@@ -145,8 +145,10 @@ def write_report(run_dir: str | Path) -> Path:
         ["epochs", recipe.get("trainer", {}).get("epochs")],
         ["batch size", recipe.get("trainer", {}).get("batch_size")],
     ])
-    lines += _training(run_dir, read_metrics(run_dir / "metrics.jsonl"))
-    lines += _evaluation(run_dir)
+    with writing(run_dir, "report figures in"):
+        lines += _training(run_dir, read_metrics(run_dir / "metrics.jsonl"))
+        lines += _evaluation(run_dir)
     path = run_dir / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    with writing(path, "report"):
+        path.write_text("\n".join(lines).rstrip() + "\n")
     return path

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from rich.table import Table
 
+from moeheads.errors import writing
+
 
 def plain(value: Any) -> Any:
     """``value`` as JSON data: tensors to lists, non-finite floats to ``None``."""
@@ -36,8 +38,12 @@ def write_result(eval_dir: Path, stem: str, record: dict[str, Any]) -> Path:
     path = eval_dir / f"{stem}.json"
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(plain({**record, "created": created}), indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        with writing(path, "evaluation result"):
+            tmp.write_text(json.dumps(plain({**record, "created": created}), indent=2) + "\n")
+            tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

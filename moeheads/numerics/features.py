@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from moeheads.errors import DataError
+from moeheads.errors import DataError, writing
 
 logger = logging.getLogger(__name__)
 
@@ -192,9 +192,7 @@ def extract_features(
                       torch.device(device), num_workers)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": result.features.contiguous(), "labels": result.labels}, str(tmp))
-        tmp.replace(path)
+        _save_cache(path, result)
     return result
 
 
@@ -225,3 +223,15 @@ def _forward(
     result = FeatureSet(torch.cat(features), torch.cat(labels), len(dataset) / elapsed)
     logger.info("extracted %d features at %.1f images/s", len(dataset), result.images_per_second)
     return result
+
+
+def _save_cache(path: Path, result: FeatureSet) -> None:
+    """Write features and labels to the cache file (through a temporary file)."""
+    tmp = path.with_suffix(".tmp")
+    try:
+        with writing(path, "feature cache"):
+            save_file({"features": result.features.contiguous(), "labels": result.labels},
+                      str(tmp))
+            tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

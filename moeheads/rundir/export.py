@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from moeheads.errors import CheckpointError
+from moeheads.errors import CheckpointError, writing
 from moeheads.rundir.checkpoint import (
     FORMAT_VERSION,
     CheckpointInfo,
@@ -84,7 +84,7 @@ def _write_export(
     sidecar = out.with_suffix(".json")
     header = {"format": "pt", "architecture": arch or "", "feature_dim": str(dim or "")}
     header["source_checkpoint"] = str(info.path)
-    try:
+    with writing(out, "backbone export"):
         out.parent.mkdir(parents=True, exist_ok=True)
         record = FileRecord(
             *write_atomic(
@@ -108,8 +108,6 @@ def _write_export(
             "file": record.to_json(),
         }
         write_atomic(out.parent, lambda p: write_json(p, data), lambda _: sidecar.name)
-    except OSError as err:
-        raise CheckpointError(f"could not write {out}: {err}") from err
 
 
 def _last_dim(tensors: Mapping[str, Tensor]) -> int | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from moeheads.errors import writing
 from moeheads.loggers import Logger, scalars
 
 
@@ -48,7 +49,7 @@ class MetricsLog:
         if self.path is None:
             return
         record = {"kind": kind, "time": round(time.time(), 3), **_finite(values)}
-        with self.path.open("a") as handle:
+        with writing(self.path, "metrics"), self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         if self.loggers:
             step, values = scalars(record)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, writing
 from moeheads.recipe.io import dump_recipe
 from moeheads.recipe.schema import Recipe
 from moeheads.rundir.changes import changes_since, describe_changes
@@ -91,8 +91,9 @@ def record_start(recipe: Recipe, plan: StartPlan, global_step: int,
     if plan.changes is not None and recipe_file.is_file():
         recipe_file.replace(run_dir / f"recipe.step-{global_step}.yaml")
     tmp = recipe_file.with_suffix(".yaml.tmp")
-    tmp.write_text(dump_recipe(recipe))
-    tmp.replace(recipe_file)
+    with writing(recipe_file, "recipe"):
+        tmp.write_text(dump_recipe(recipe))
+        tmp.replace(recipe_file)
     log = MetricsLog(run_dir / "metrics.jsonl", report=lambda message: say(f"note: {message}"))
     dropped = log.rewind(global_step)
     if dropped:

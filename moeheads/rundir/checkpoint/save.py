@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from moeheads.errors import CheckpointError
+from moeheads.errors import CheckpointError, writing
 from moeheads.rundir.checkpoint.format import (
     CHECKPOINTS_DIR,
     DATA_RE,
@@ -107,6 +107,15 @@ def _write_files(directory: Path, name: str, state: TrainingState) -> Checkpoint
     header |= {"recipe_hash": state.recipe_hash or "", "moeheads_version": moeheads_version()}
     sidecar = directory / f"{name}.json"
     created: list[Path] = []
+    with writing(sidecar, "checkpoint"):
+        return _write_all(directory, name, state, state_dict, training, header, meta, sidecar,
+                          created)
+
+
+def _write_all(directory: Path, name: str, state: TrainingState, state_dict: dict[str, Any],
+               training: dict[str, Any], header: dict[str, str], meta: dict[str, str],
+               sidecar: Path, created: list[Path]) -> CheckpointInfo:
+    """The three files in order; the new ones are removed again if any write fails."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         model_rec = FileRecord(*write_atomic(
@@ -125,11 +134,9 @@ def _write_files(directory: Path, name: str, state: TrainingState) -> Checkpoint
         write_atomic(
             directory, lambda p: write_json(p, sidecar_json(info)), lambda _: sidecar.name
         )
-    except BaseException as err:
+    except BaseException:
         for path in created:
             path.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise CheckpointError(f"could not write checkpoint {sidecar}: {err}") from err
         raise
     return info
 
