@@ -13,7 +13,8 @@ from moeheads.errors import ConfigError, writing
 from moeheads.recipe.io import dump_recipe
 from moeheads.recipe.schema import Recipe
 from moeheads.rundir.changes import changes_since, describe_changes
-from moeheads.rundir.checkpoint import resolve_checkpoint, scan_checkpoints
+from moeheads.rundir.checkpoint import CheckpointProblem, resolve_checkpoint, scan_checkpoints
+from moeheads.rundir.checkpoint.damaged import set_aside
 from moeheads.rundir.lock import LOCK_NAME
 from moeheads.rundir.metrics import MetricsLog
 
@@ -44,15 +45,17 @@ def plan_start(recipe: Recipe, resume: str, allow_recipe_change: bool = False) -
     run_dir = recipe.run_dir
     if resume == "never":
         return StartPlan(note=move_aside(run_dir))
+    note = ""
     if resume == "auto":
-        valid = scan_checkpoints(run_dir)[0] if run_dir.is_dir() else []
+        valid, problems = scan_checkpoints(run_dir) if run_dir.is_dir() else ([], [])
+        note = set_damaged_aside(problems, valid[0].step if valid else -1)
         if not valid:
-            return StartPlan()
+            return StartPlan(note=note)
         info = valid[0]
     else:
         info = resolve_checkpoint(resume)
     if info.recipe_hash in (None, recipe.hash()):
-        return StartPlan(info.path)
+        return StartPlan(info.path, note=note)
     changes = changes_since(info.path.parent.parent, recipe)
     if not allow_recipe_change:
         name = recipe.name
@@ -63,7 +66,20 @@ def plan_start(recipe: Recipe, resume: str, allow_recipe_change: bool = False) -
             f"{name}.<time>), or continue its newest checkpoint with the changed recipe: "
             f"--resume {info.path} --allow-recipe-change"
         )
-    return StartPlan(info.path, changes or {})
+    return StartPlan(info.path, changes or {}, note)
+
+
+def set_damaged_aside(problems: list[CheckpointProblem], resumed_step: int) -> str:
+    """Move the damaged checkpoints newer than the one resumed to ``checkpoints/damaged/``
+    (kept for inspection); the banner note naming each and why."""
+    notes = []
+    for problem in problems:
+        step = int(problem.path.stem.split("-")[-1]) if problem.path.stem[-1].isdigit() else -1
+        if step > resumed_step:
+            kept = set_aside(problem)
+            notes.append(f"skipped damaged checkpoint {problem.path.name} ({problem.reason}); "
+                         f"its files are kept in {kept}")
+    return "; ".join(notes)
 
 
 def move_aside(run_dir: Path) -> str:
@@ -97,8 +113,8 @@ def record_start(recipe: Recipe, plan: StartPlan, global_step: int,
     log = MetricsLog(run_dir / "metrics.jsonl", report=lambda message: say(f"note: {message}"))
     dropped = log.rewind(global_step)
     if dropped:
-        say(f"note: dropped {dropped} metrics records written after step {global_step} by the "
-            "interrupted run")
+        say(f"note: dropped {dropped} metrics records written after step {global_step}, the "
+            "checkpoint this run continues")
     if plan.changes is not None:
         log.write("recipe_change", step=global_step, checkpoint=str(plan.checkpoint),
                   changes={k: list(v) for k, v in plan.changes.items()})

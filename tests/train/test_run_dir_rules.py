@@ -178,3 +178,24 @@ def test_a_changed_learning_rate_takes_effect_on_resume(trained: Path, tmp_path:
     state = torch.load(latest_valid_checkpoint(run).state_path, weights_only=True)
     groups = state["optimizer"]["param_groups"]
     assert {g["momentum"] for g in groups} == {0.5}
+
+
+def test_a_damaged_newest_checkpoint_is_named_and_kept(tmp_path: Path, capsys,
+                                                       monkeypatch) -> None:
+    """Two epochs; the step-8 weights truncated: the run continues from step 4, names the
+    damaged checkpoint, keeps its files under checkpoints/damaged/, and ends at step 8."""
+    recipe = write_recipe(tmp_path / "tiny.yaml",
+                          tiny_recipe(tmp_path / "runs", **{**QUIET, "trainer__epochs": 2}))
+    assert cli(capsys, monkeypatch, "run", str(recipe))[0] == 0
+    run = tmp_path / "runs" / "tiny"
+    weights = next((run / "checkpoints").glob("step-000000008.model.*.safetensors"))
+    damaged = weights.read_bytes()[:100]
+    weights.write_bytes(damaged)
+    code, out = cli(capsys, monkeypatch, "run", str(recipe), "--set", "trainer.epochs=2")
+    assert code == 0, out
+    assert "skipped damaged checkpoint step-000000008.json" in out
+    kept = list((run / "checkpoints" / "damaged").glob("step-000000008-*"))
+    assert len(kept) == 1
+    assert (kept[0] / weights.name).read_bytes() == damaged  # as it was, for inspection
+    assert (kept[0] / "step-000000008.json").is_file()
+    assert latest_valid_checkpoint(run).step == 8  # written afresh
