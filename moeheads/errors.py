@@ -63,6 +63,10 @@ class WriteError(MoeheadsError, OSError):
     was reached, or the place is read-only. What was there before is left as it was."""
 
 
+class CheckpointWriteError(WriteError, CheckpointError):
+    """A checkpoint or export that could not be written (a :class:`CheckpointError` too)."""
+
+
 #: errno -> why, in words (ENOSPC, EDQUOT, EFBIG, EROFS, EACCES).
 _WHY = {28: "no space left on the device", 122: "the disk quota is exhausted",
         27: "the file-size limit was reached (ulimit -f)", 30: "the file system is read-only",
@@ -72,9 +76,11 @@ _WHY_TEXT = {"no space left": _WHY[28], "quota": _WHY[122], "file too large": _W
 
 
 @contextmanager
-def writing(path: str | os.PathLike[str], what: str = "") -> Iterator[None]:
+def writing(path: str | os.PathLike[str], what: str = "",
+            error_type: type[WriteError] = WriteError) -> Iterator[None]:
     """Turn the failures of writing ``path`` (an ``OSError``, or safetensors' error with the
-    same cause) into one :class:`WriteError` that names the file and the reason.
+    same cause) into one :class:`WriteError` (or ``error_type``) that names the file and
+    the reason.
 
     Example:
         >>> with writing("/proc/version", "a test file"):
@@ -94,5 +100,5 @@ def writing(path: str | os.PathLike[str], what: str = "") -> Iterator[None]:
         if why is None and not isinstance(error, OSError):
             raise
         label = f"{what} {path}" if what else str(path)
-        raise WriteError(f"could not write {label}: {why or error}; files written before "
+        raise error_type(f"could not write {label}: {why or error}; files written before "
                          "are unchanged") from None

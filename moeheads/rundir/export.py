@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from moeheads.errors import CheckpointError, writing
+from moeheads.errors import CheckpointError, CheckpointWriteError, writing
 from moeheads.rundir.checkpoint import (
     FORMAT_VERSION,
     CheckpointInfo,
@@ -84,7 +84,7 @@ def _write_export(
     sidecar = out.with_suffix(".json")
     header = {"format": "pt", "architecture": arch or "", "feature_dim": str(dim or "")}
     header["source_checkpoint"] = str(info.path)
-    with writing(out, "backbone export"):
+    with writing(out, "backbone export", CheckpointWriteError):
         out.parent.mkdir(parents=True, exist_ok=True)
         record = FileRecord(
             *write_atomic(

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from moeheads.errors import CheckpointError, writing
+from moeheads.errors import CheckpointError, CheckpointWriteError, writing
 from moeheads.rundir.checkpoint.format import (
     CHECKPOINTS_DIR,
     DATA_RE,
@@ -107,7 +107,7 @@ def _write_files(directory: Path, name: str, state: TrainingState) -> Checkpoint
     header |= {"recipe_hash": state.recipe_hash or "", "moeheads_version": moeheads_version()}
     sidecar = directory / f"{name}.json"
     created: list[Path] = []
-    with writing(sidecar, "checkpoint"):
+    with writing(sidecar, "checkpoint", CheckpointWriteError):
         return _write_all(directory, name, state, state_dict, training, header, meta, sidecar,
                           created)
 
