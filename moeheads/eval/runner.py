@@ -14,6 +14,7 @@ suffix when one dataset was named) as ``{"protocol", "options", "source", "step"
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from moeheads.eval.results import summary_table, write_result
 from moeheads.eval.stages import STAGES
 from moeheads.recipe.schema import Recipe
 from moeheads.registry import describe_validation_error
+from moeheads.rundir.lock import RunLock
 from moeheads.runtime.distributed import resolve_device
 
 
@@ -65,9 +67,18 @@ def output_stem(protocol: str, options: StageOptions) -> str:
 def evaluate(
     ctx: EvalContext, protocol: str, options: Mapping[str, Any]
 ) -> tuple[dict[str, Any], Path]:
-    """Run one protocol and write its result file; returns the record and the file."""
+    """Run one protocol and write its result file; returns the record and the file.
+
+    The evaluation folder is locked meanwhile (``eval/.lock``): a second evaluation of the
+    same run, in another process, says that it waits and runs after this one."""
     validated = validate_stage(protocol, options)
     ctx.stem = output_stem(protocol, validated)
+    with RunLock(ctx.eval_dir, on_busy=lambda line: print(line, file=sys.stderr, flush=True)):
+        return _evaluate_locked(ctx, protocol, validated)
+
+
+def _evaluate_locked(ctx: EvalContext, protocol: str, validated: StageOptions,
+                     ) -> tuple[dict[str, Any], Path]:
     result = STAGES[protocol].run(ctx, validated)
     record = {
         "protocol": protocol,

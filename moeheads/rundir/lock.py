@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -59,7 +60,9 @@ class RunLock:
     """Exclusive lock on a run directory, as a context manager.
 
     Args:
-        run_dir: The run directory (created when missing).
+        run_dir: The run directory (created when missing); the lock file is ``.lock`` in it.
+        on_busy: When given, a busy lock is waited for instead of refused: this is called
+            once with a line saying who holds it, then the lock is awaited.
 
     Attributes:
         stale: What a lock file left by a process that no longer runs said (``None``
@@ -74,9 +77,10 @@ class RunLock:
         ...     pass
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, on_busy: Callable[[str], None] | None = None) -> None:
         self.path = Path(run_dir) / LOCK_NAME
         self.stale: dict | None = None
+        self.on_busy = on_busy
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -106,8 +110,12 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                os.close(fd)
-                raise RunLockedError(self._busy(_holder(self.path))) from None
+                if self.on_busy is None:
+                    os.close(fd)
+                    raise RunLockedError(self._busy(_holder(self.path))) from None
+                self.on_busy(f"waiting for {self.path.parent}: in use by "
+                             f"{_describe(_holder(self.path))}")
+                fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
