@@ -59,7 +59,7 @@ def test_sweep_names_and_documented_paths_fall_back_to_the_shipped_files(
                      f"paper_experts_stl10 ({sweep})",
                      "note: recipes/star_stl10.yaml is not here; using the shipped recipe "
                      f"star_stl10 ({RECIPES_DIR / 'star_stl10.yaml'})"]
-    with pytest.raises(ConfigError, match="a shipped sweep.*moeheads sweep paper_experts_stl10"):
+    with pytest.raises(ConfigError, match=r"a shipped sweep.*moeheads sweep paper_experts_stl10"):
         resolve_recipe_path("paper_experts_stl10")
     with pytest.raises(ConfigError, match="sweeps: paper_experts_stl10"):
         resolve_recipe_path("recipes/sweeps/quickstart.yaml", sweep=True)
