@@ -95,8 +95,8 @@ def test_pip_install_into_a_fresh_venv_runs_quickstart(tmp_path: Path) -> None:
     site = subprocess.run([str(python), "-c", purelib], check=True, capture_output=True,
                           text=True).stdout.strip()
     (Path(site) / "parent_env.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", str(wheel)],
-                   check=True)
+    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--ignore-installed",
+                    str(wheel)], check=True)  # even where an editable moeheads is visible
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["COLUMNS"] = "200"
 
