@@ -1,11 +1,16 @@
-"""The ``moeheads`` command-line tool."""
+"""The ``moeheads`` command-line tool.
+
+Longer than 300 lines on purpose: one thin function per command, each with the help
+text of every option; the work is done by :mod:`moeheads.api` and
+:mod:`moeheads.experiments`.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +19,9 @@ from rich.table import Table
 from moeheads._version import __version__
 from moeheads.errors import InterruptedRunError, MoeheadsError
 from moeheads.runtime.allocator import keep_cpu_buffers
+
+if TYPE_CHECKING:
+    from moeheads.experiments.sweep import SweepPlan
 
 app = typer.Typer(
     name="moeheads",
@@ -66,15 +74,31 @@ def list_components(
 
 @app.command("recipes")
 def list_recipes() -> None:
-    """List the recipes shipped with moeheads (run one by name: moeheads run quickstart)."""
-    from moeheads.recipe.catalog import describe_recipe, shipped_recipes
+    """List the recipes and sweeps shipped with moeheads (moeheads run quickstart,
+    moeheads sweep paper_experts_stl10)."""
+    from moeheads.recipe import catalog
 
     table = Table(show_header=True, header_style="bold", box=None)
-    table.add_column("recipe")
-    table.add_column("description")
-    for name, path in shipped_recipes().items():
-        table.add_row(name, describe_recipe(path))
+    for column in ("recipe", "kind", "description"):
+        table.add_column(column)
+    for name, path in catalog.shipped_recipes().items():
+        table.add_row(name, "recipe", catalog.describe_recipe(path))
+    for name, path in catalog.shipped_sweeps().items():
+        table.add_row(name, f"sweep ({catalog.count_sweep_runs(path)} runs)",
+                      catalog.describe_recipe(path))
     console.print(table)
+
+
+def _recipe_file(recipe: Path, sweep: bool = False) -> Path:
+    """``recipe`` checked before PyTorch loads (a name or path that matches nothing fails at
+    once): a bare name as it is (the API looks it up again), or the file a path names (a
+    ``recipes/...`` path missing here: the shipped file, with a note)."""
+    from moeheads.recipe.catalog import resolve_recipe_path
+
+    found = resolve_recipe_path(recipe, sweep=sweep,
+                                note=lambda line: err_console.print(line, markup=False,
+                                                                    soft_wrap=True))
+    return recipe if len(recipe.parts) == 1 else found
 
 
 SetOption = Annotated[
@@ -91,6 +115,7 @@ def validate(
     overrides: SetOption = None,
 ) -> None:
     """Check a recipe and print it with every default filled in."""
+    recipe = _recipe_file(recipe)
     from moeheads.api import validate as validate_recipe
     from moeheads.recipe.io import dump_recipe
 
@@ -121,6 +146,7 @@ def run(
 
     Ctrl-C, SIGTERM and SIGUSR1 stop it at the next step with a checkpoint (exit status
     128 + the signal's number: 130, 143, 138)."""
+    recipe = _recipe_file(recipe)
     if os.environ.get("RANK", "0") == "0":  # at once, before PyTorch loads (seconds)
         console.print(f"moeheads {__version__}: starting {recipe} (loading PyTorch, checking "
                       "the recipe)", highlight=False, markup=False)
@@ -132,21 +158,10 @@ def run(
                    allow_recipe_change=allow_recipe_change)
     except InterruptedRunError as error:
         if requeue and error.signal_number != signal.SIGINT and os.environ.get("RANK", "0") == "0":
-            _requeue()
+            from moeheads.runtime.slurm import requeue_this_job
+
+            err_console.print(requeue_this_job(), highlight=False)
         raise
-
-
-def _requeue() -> None:
-    """Requeue this Slurm job, or say why not."""
-    from moeheads.runtime.slurm import requeue_job, slurm_job_id
-
-    job = slurm_job_id()
-    if job is None:
-        err_console.print("--requeue: not running under Slurm (no SLURM_JOB_ID); not requeued")
-        return
-    requeue_job(job)
-    err_console.print(f"requeued Slurm job {job}; it resumes from the checkpoint",
-                      highlight=False)
 
 
 @app.command()
@@ -194,9 +209,41 @@ def report(run_dir: Annotated[Path, typer.Argument(help="The run directory.")]) 
     console.print(f"report written to {write_report(run_dir)}", highlight=False)
 
 
+Launcher = Annotated[str | None, typer.Option(help="Submit through submitit: slurm or local.")]
+Partition = Annotated[str | None, typer.Option(help="--launcher: Slurm partition.")]
+Account = Annotated[str | None, typer.Option(help="--launcher: Slurm account.")]
+Nodes = Annotated[int | None, typer.Option(help="--launcher: nodes per run.")]
+Gpus = Annotated[int | None, typer.Option(help="--launcher: GPUs per node (a process each).")]
+Cpus = Annotated[int | None, typer.Option(help="--launcher: CPU cores per process.")]
+Mem = Annotated[int | None, typer.Option(help="--launcher: memory per node, GB.")]
+Minutes = Annotated[int | None, typer.Option("--time", help="--launcher: minutes per attempt.")]
+Parallel = Annotated[int | None, typer.Option(help="--launcher: runs at once.")]
+Slurm = Annotated[list[str] | None, typer.Option(help="--launcher slurm: sbatch KEY=VALUE.")]
+
+
+def _sweep_here(plan: SweepPlan, index: int | None, resume: str) -> None:
+    """Run the sweep in this process, one run after another."""
+    from moeheads.experiments.sweep import RunStatus, run_sweep
+
+    def announce(status: RunStatus) -> None:
+        verb = "skip (done)" if status.state == "done" else "run"
+        console.print(f"[{status.run.index + 1}/{len(plan.runs)}] {verb}: {status.run.name}",
+                      highlight=False)
+
+    keep_cpu_buffers()
+    try:
+        run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
+    except InterruptedRunError as error:
+        raise InterruptedRunError(
+            "sweep interrupted (the run has a checkpoint); the same moeheads sweep command "
+            "skips the finished runs and continues this one", error.signal_number) from None
+    console.print(f"sweep finished: {plan.folder} (moeheads compare {plan.folder})")
+
+
 @app.command()
 def sweep(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML file (a sweep: block optional).")],
+    recipe: Annotated[Path, typer.Argument(help="A recipe YAML file (a sweep: block optional), "
+                                                "or a shipped sweep's or recipe's name.")],
     grid: Annotated[
         list[str] | None,
         typer.Option("--grid", help="Sweep a field: --grid heads.num_experts=2,4,8 (repeatable)."),
@@ -209,46 +256,35 @@ def sweep(
     index: Annotated[
         int | None, typer.Option(help="Run only the run with this index (a job array's task).")
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option(help="List the runs and their state; run nothing.")
-    ] = False,
-    resume: Annotated[
-        str, typer.Option(help="auto (continue an interrupted run) or never.")
-    ] = "auto",
+    dry_run: Annotated[bool, typer.Option(help="List the runs and their state; run nothing.")
+                       ] = False,
+    resume: Annotated[str, typer.Option(help="auto (continue an interrupted run) or never.")
+                      ] = "auto",
+    launcher: Launcher = None, partition: Partition = None, account: Account = None,
+    nodes: Nodes = None, gpus_per_node: Gpus = None, cpus_per_task: Cpus = None,
+    mem: Mem = None, time: Minutes = None, parallel: Parallel = None, slurm: Slurm = None,
 ) -> None:
-    """Run the product of settings, grid and seeds, one run after another (resumable)."""
-    from moeheads.experiments.sweep import RunStatus, load_sweep, run_status, run_sweep
+    """Run the product of settings, grid and seeds: here one after another (resumable), or
+    submitted through submitit (--launcher slurm|local)."""
+    recipe = _recipe_file(recipe, sweep=True)
+    from moeheads.experiments.sweep import load_sweep, run_status, status_table
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else []
     plan = load_sweep(recipe, overrides or [], grid or [], seed_list, name)
-    statuses = run_status(plan)
     if dry_run:
-        table = Table(show_header=True, header_style="bold", box=None)
-        for column in ("index", "run", "state", "values"):
-            table.add_column(column)
-        for status in statuses:
-            values = " ".join(f"{k}={v}" for k, v in status.run.values.items())
-            table.add_row(str(status.run.index), status.run.name, status.state, values)
-        console.print(table)
-        done = sum(s.state == "done" for s in statuses)
-        console.print(f"{len(statuses)} runs in {plan.folder} ({done} done)", highlight=False,
-                      soft_wrap=True)
-        return
+        statuses = run_status(plan)
+        console.print(status_table(statuses))
+        done = sum(s.state == "done" for s in statuses)  # soft_wrap: the path stays whole
+        console.print(f"{len(statuses)} runs in {plan.folder} ({done} done)", soft_wrap=True)
+    elif launcher is None:
+        _sweep_here(plan, index, resume)
+    else:
+        from moeheads.experiments import launch_sweep
 
-    def announce(status: RunStatus) -> None:
-        verb = "skip (done)" if status.state == "done" else "run"
-        console.print(f"[{status.run.index + 1}/{len(statuses)}] {verb}: {status.run.name}",
-                      highlight=False)
-
-    keep_cpu_buffers()
-    try:
-        run_sweep(plan, index=index, resume=resume, on_run=announce, console=console)
-    except InterruptedRunError as error:
-        raise InterruptedRunError(
-            "sweep interrupted (the run has a checkpoint); the same moeheads sweep command "
-            "skips the finished runs and continues this one", error.signal_number) from None
-    console.print(f"sweep finished: {plan.folder} (moeheads compare {plan.folder})",
-                  highlight=False)
+        launch_sweep(plan, launcher, dict(
+            partition=partition, account=account, nodes=nodes, gpus_per_node=gpus_per_node,
+            cpus_per_task=cpus_per_task, mem_gb=mem, time_min=time, parallel=parallel),
+            slurm or [], console)
 
 
 @app.command()

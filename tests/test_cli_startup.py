@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ class Spy:
             sys.meta_path.remove(self)
         return None
 sys.meta_path.insert(0, Spy())
-sys.argv = ["moeheads", "run", "no_such_recipe"]
+sys.argv = ["moeheads", "run", "quickstart", "--set", "trainer.epochs=-1"]
 from moeheads.cli import main
 main()
 """
@@ -68,7 +69,23 @@ def test_run_says_something_before_torch_loads() -> None:
         [sys.executable, "-c", ORDER_PROBE], capture_output=True, text=True, cwd=ROOT,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
     )
-    assert result.returncode == 2 and "recipe file not found" in result.stderr
+    assert result.returncode == 2 and "trainer.epochs" in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("moeheads ") and "starting no_such_recipe" in lines[0]
+    assert lines[0].startswith("moeheads ") and "starting quickstart" in lines[0]
     assert "<<torch imported>>" in lines[1:]
+
+
+@pytest.mark.parametrize("command", [["run", "no_such_recipe"], ["validate", "no_such_recipe"],
+                                     ["sweep", "recipes/sweeps/no_such.yaml", "--dry-run"]])
+def test_a_recipe_that_matches_nothing_fails_before_torch_loads(command: list[str]) -> None:
+    probe = ORDER_PROBE.replace('["moeheads", "run", "quickstart", "--set", "trainer.epochs=-1"]',
+                                repr(["moeheads", *command]))
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "300"},
+    )
+    assert time.perf_counter() - started < 3  # about 0.4 s; PyTorch alone takes seconds
+    assert result.returncode == 2 and "recipe file not found" in result.stderr
+    assert "sweeps: paper_experts_stl10" in result.stderr
+    assert "<<torch imported>>" not in result.stdout

@@ -11,7 +11,7 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 300
 
 #: Modules allowed over the limits -> a phrase their docstring contains (the reason).
-EXCEPTIONS: dict[str, str] = {}
+EXCEPTIONS: dict[str, str] = {"moeheads/cli.py": "one thin function per command"}
 
 
 def oversized() -> list[str]:

@@ -127,6 +127,7 @@ class SweepPlan:
     source: str
     spec: SweepSpec
     runs: list[SweepRun]
+    launcher: dict[str, Any] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         """What ``sweep.yaml`` holds: the spec and each run's name, setting, seed, values."""
@@ -192,8 +193,10 @@ def _label(value: Any) -> str:
     return _UNSAFE.sub("-", str(text).strip()).strip("-.") or "x"
 
 
-def plan_sweep(base: Mapping[str, Any], spec: SweepSpec, source: str = "") -> SweepPlan:
-    """Expand a base recipe (a mapping, ``sweep:`` block removed) into the sweep's runs.
+def plan_sweep(base: Mapping[str, Any], spec: SweepSpec, source: str = "",
+               launcher: Mapping[str, Any] | None = None) -> SweepPlan:
+    """Expand a base recipe (a mapping, ``sweep:`` block removed) into the sweep's runs;
+    ``launcher`` is the recipe's ``launcher:`` block (kept for ``--launcher``).
 
     Raises:
         ConfigError: No ``name`` in the recipe, or two runs with the same name.
@@ -229,4 +232,4 @@ def plan_sweep(base: Mapping[str, Any], spec: SweepSpec, source: str = "") -> Sw
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise ConfigError(f"two runs of the sweep would share the name {duplicate!r}")
-    return SweepPlan(folder, source, spec, runs)
+    return SweepPlan(folder, source, spec, runs, dict(launcher or {}))

@@ -9,7 +9,7 @@ one launcher per run.
 
 Example:
     >>> from moeheads.experiments.sweep import load_sweep, run_sweep
-    >>> plan = load_sweep("recipes/study_fashion_mnist.yaml", seeds=[0])  # doctest: +SKIP
+    >>> plan = load_sweep("study_fashion_mnist", seeds=[0])  # doctest: +SKIP
     >>> [r.name for r in plan.runs][:2]  # doctest: +SKIP
     ['simclr-seed0', 'equimod-seed0']
     >>> run_sweep(plan)  # doctest: +SKIP
@@ -26,14 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.table import Table
 
-from moeheads.api import RunResults, run, validate
+from moeheads.api import RunResults, resolve_recipe, run, validate
 from moeheads.errors import ConfigError
 from moeheads.experiments.plan import SweepPlan, SweepRun, SweepSpec, parse_grid, plan_sweep
+from moeheads.recipe.catalog import resolve_recipe_path
 from moeheads.recipe.io import apply_overrides, load_recipe
 from moeheads.recipe.schema import Recipe
 
-__all__ = ["DONE", "RunStatus", "load_sweep", "run_status", "run_sweep"]
+__all__ = ["DONE", "RunStatus", "check_runs", "load_sweep", "run_status", "run_sweep",
+           "status_table"]
 
 #: The file that marks a finished run of a sweep.
 DONE = "sweep-run.json"
@@ -59,7 +62,8 @@ def load_sweep(
     """The plan of a sweep recipe, with command-line overrides, grid entries and seeds.
 
     Args:
-        recipe_path: A recipe YAML file, with or without a ``sweep:`` block.
+        recipe_path: A recipe YAML file, with or without ``sweep:`` and ``launcher:``
+            blocks, or the name of a shipped sweep or recipe.
         overrides: ``FIELD.PATH=VALUE`` settings for every run.
         grid: ``FIELD.PATH=V1,V2`` entries (or a mapping) added to the block's grid.
         seeds: Seeds (replacing the block's).
@@ -68,9 +72,7 @@ def load_sweep(
     Raises:
         ConfigError: A missing or invalid recipe file, sweep block, or run recipe.
     """
-    path = Path(recipe_path)
-    if not path.is_file():
-        raise ConfigError(f"recipe file not found: {path}")
+    path = resolve_recipe_path(recipe_path, sweep=True)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -78,15 +80,42 @@ def load_sweep(
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping")
     spec = SweepSpec.from_block(data.pop("sweep", None))
+    launcher = data.pop("launcher", None)
+    if launcher is not None and not isinstance(launcher, dict):
+        raise ConfigError(f"{path}: launcher: must be a mapping (partition, nodes, ...)")
     extra = parse_grid(grid) if not isinstance(grid, Mapping) else dict(grid)
     spec = spec.updated(extra, seeds, name)
-    plan = plan_sweep(apply_overrides(data, list(overrides)), spec, source=str(path))
-    for sweep_run in plan.runs:  # every run's recipe is checked before any training
+    plan = plan_sweep(apply_overrides(data, list(overrides)), spec, source=str(path),
+                      launcher=launcher or {})
+    check_runs(plan)
+    return plan
+
+
+def _model_key(recipe: Recipe) -> str:
+    """What the recipe check depends on: everything but the run's name, seed and folder
+    (the fields a sweep sets per seed)."""
+    fields = recipe.model_dump(mode="json", exclude={"name", "seed", "output_dir"})
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def check_runs(plan: SweepPlan) -> None:
+    """Check every run's recipe before any training: each run's fields, and the
+    components, model and evaluation stages once per distinct recipe (runs that differ
+    only in seed share one check).
+
+    Raises:
+        ConfigError: Naming the first run whose recipe is invalid.
+    """
+    checked: set[str] = set()
+    for sweep_run in plan.runs:
         try:
-            validate(sweep_run.recipe)
+            recipe = resolve_recipe(sweep_run.recipe)
+            key = _model_key(recipe)
+            if key not in checked:
+                validate(recipe)
+                checked.add(key)
         except ConfigError as error:
             raise ConfigError(f"sweep run {sweep_run.name}: {error}") from None
-    return plan
 
 
 def _same_training(folder: Path, sweep_run: SweepRun) -> bool:
@@ -108,6 +137,17 @@ def _status(plan: SweepPlan, sweep_run: SweepRun) -> RunStatus:
 def run_status(plan: SweepPlan) -> list[RunStatus]:
     """Each run's state, from its folder."""
     return [_status(plan, sweep_run) for sweep_run in plan.runs]
+
+
+def status_table(statuses: Sequence[RunStatus]) -> Table:
+    """The runs as a rich table: index, name, state and the values their setting sets."""
+    table = Table(show_header=True, header_style="bold", box=None)
+    for column in ("index", "run", "state", "values"):
+        table.add_column(column)
+    for status in statuses:
+        values = " ".join(f"{k}={v}" for k, v in status.run.values.items())
+        table.add_row(str(status.run.index), status.run.name, status.state, values)
+    return table
 
 
 def _refuse_changed(plan: SweepPlan, statuses: list[RunStatus]) -> None:

@@ -31,3 +31,16 @@ def requeue_job(job_id: str) -> None:
     done = subprocess.run([scontrol, "requeue", job_id], capture_output=True, text=True)
     if done.returncode != 0:
         raise ConfigError(f"scontrol requeue {job_id} failed: {done.stderr.strip()}")
+
+
+def requeue_this_job() -> str:
+    """Requeue the Slurm job this process runs in; a line saying what was done.
+
+    Raises:
+        ConfigError: ``scontrol`` is missing or refuses.
+    """
+    job = slurm_job_id()
+    if job is None:
+        return "--requeue: not running under Slurm (no SLURM_JOB_ID); not requeued"
+    requeue_job(job)
+    return f"requeued Slurm job {job}; it resumes from the checkpoint"

@@ -198,3 +198,23 @@ def test_sweep_command_runs_then_compare_reads_real_results(tmp_path: Path) -> N
     compared = cli.invoke(app, ["compare", str(tmp_path / "runs" / "tiny-sweep")])
     assert compared.exit_code == 0, compared.output
     assert "| num_experts-2 |" in compared.output and "routing overlap" in compared.output
+
+
+def test_each_distinct_recipe_is_checked_once_and_every_run_its_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moeheads.experiments.sweep as sweep_module
+
+    checked: list[int] = []
+    original = sweep_module.validate
+
+    def counting(recipe: Recipe) -> Recipe:
+        checked.append(recipe.heads.num_experts)
+        return original(recipe)
+
+    monkeypatch.setattr(sweep_module, "validate", counting)
+    plan = load_sweep(_sweep_recipe(tmp_path), grid=["heads.num_experts=2,4"], seeds=[0, 1, 2])
+    assert len(plan.runs) == 6 and checked == [2, 4]  # the seeds share one check
+    with pytest.raises(ConfigError, match=r"(?s)sweep run num_experts-2-seed0: .*trainer\.epochs"):
+        load_sweep(_sweep_recipe(tmp_path), grid=["heads.num_experts=2,4"],
+                   overrides=["trainer.epochs=-1"], seeds=[0, 1, 2])

@@ -46,3 +46,11 @@ def test_a_refused_requeue_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="scontrol is not on PATH"):
         requeue_job("9")
+
+
+def test_requeue_this_job_outside_slurm_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moeheads.runtime.slurm import requeue_this_job
+
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert "not running under Slurm" in requeue_this_job()
