@@ -31,7 +31,7 @@ from moeheads.runtime.distributed import DistContext, init_distributed
 from moeheads.train.builder import TrainingParts, build_training, resolve_precision, wrap_network
 from moeheads.train.loop import TrainLoop
 from moeheads.train.optim import reapply_recipe, recipe_hyperparameters
-from moeheads.train.start import StartPlan, nan_advice, plan_start, record_start
+from moeheads.train.start import StartPlan, nan_advice, plan_start, position, record_start
 
 __all__ = [
     "InterruptedRunError",
@@ -245,8 +245,8 @@ class Trainer:
             message = (f"already complete: {self.run_dir} trained all {self.recipe.trainer.epochs}"
                        " epochs; exporting the backbone again")
         else:
-            message = (f"resuming {self.run_dir} from {plan.checkpoint} (epoch {epoch + 1}, "
-                       f"step {global_step}) {where}")
+            at = position(global_step, epoch)
+            message = f"resuming {self.run_dir} from {plan.checkpoint} ({at}) {where}"
         if plan.changes:
             message += f"; recipe changed: {describe_changes(plan.changes)}"
         self._print(message + (f"; {plan.note}" if plan.note else ""))

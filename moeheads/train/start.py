@@ -120,6 +120,11 @@ def record_start(recipe: Recipe, plan: StartPlan, global_step: int,
                   changes={k: list(v) for k, v in plan.changes.items()})
 
 
+def position(step: int, epochs_done: int) -> str:
+    """Where a checkpoint stands, in the one wording the banner and advice share."""
+    return f"step {step}, {epochs_done} epoch{'s' if epochs_done != 1 else ''} done"
+
+
 def nan_advice(recipe: Recipe, source: str) -> str:
     """What to do after a non-finite loss: the newest valid checkpoint and a command."""
     run_dir = recipe.run_dir
@@ -129,6 +134,6 @@ def nan_advice(recipe: Recipe, source: str) -> str:
         return (f"no checkpoint had been written yet; start again with a lower learning "
                 f"rate: moeheads run {source} --set {lower} --resume never")
     info = valid[0]
-    return (f"the newest valid checkpoint is {info.path} (epoch {info.epoch}, step "
-            f"{info.step}); continue from it with a lower learning rate: moeheads run "
+    return (f"the newest valid checkpoint is {info.path} ({position(info.step, info.epoch)}"
+            f"); continue from it with a lower learning rate: moeheads run "
             f"{source} --set {lower} --resume {info.path} --allow-recipe-change")

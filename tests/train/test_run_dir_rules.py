@@ -59,6 +59,7 @@ def test_allow_recipe_change_continues_and_records_it(trained: Path, tmp_path: P
                     "--resume", str(checkpoint), "--allow-recipe-change")
     assert code == 0, out
     assert "resuming" in out and "trainer.epochs 1 -> 2" in out
+    assert "(step 4, 1 epoch done)" in out  # the wording the NaN advice uses too
     assert latest_valid_checkpoint(run).step == 8
     changes = [r for r in read_metrics(run / "metrics.jsonl") if r["kind"] == "recipe_change"]
     assert changes == [{**changes[0], "step": 4, "changes": {"trainer.epochs": [1, 2]}}]
@@ -199,3 +200,13 @@ def test_a_damaged_newest_checkpoint_is_named_and_kept(tmp_path: Path, capsys,
     assert (kept[0] / weights.name).read_bytes() == damaged  # as it was, for inspection
     assert (kept[0] / "step-000000008.json").is_file()
     assert latest_valid_checkpoint(run).step == 8  # written afresh
+
+
+def test_the_nan_advice_names_the_checkpoint_as_the_banner_does(trained: Path,
+                                                                 tmp_path: Path) -> None:
+    from moeheads.api import resolve_recipe
+    from moeheads.train.start import nan_advice
+
+    advice = nan_advice(resolve_recipe(trained), str(trained))
+    assert "(step 4, 1 epoch done)" in advice
+    assert f"moeheads run {trained} --set optimizer.lr=0.005 --resume " in advice
