@@ -140,10 +140,17 @@ def validate(
 
     from moeheads.assembly.check import check_recipe
     from moeheads.eval.runner import check_stages
+    from moeheads.recipe.catalog import resolve_recipe_path
+    from moeheads.recipe.io import locate_field_error
 
     recipe = resolve_recipe(recipe_or_path, overrides)
-    check_stages(recipe)
-    check_recipe(recipe)
+    source = (resolve_recipe_path(recipe_or_path, note=None)
+              if isinstance(recipe_or_path, str | os.PathLike) else None)
+    try:
+        check_stages(recipe)
+        check_recipe(recipe)
+    except ConfigError as error:  # name the file and line of the field it names
+        raise ConfigError(locate_field_error(str(error), source, overrides)) from None
     return recipe
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -204,3 +205,22 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
 def dump_recipe(recipe: Recipe) -> str:
     """The resolved recipe (every default filled in) as YAML."""
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+
+
+def locate_field_error(message: str, path: str | os.PathLike[str] | None,
+                       overrides: Sequence[str] = ()) -> str:
+    """A ``"<field.path>: <problem>"`` message with the recipe file and the field's line put
+    in front (or the ``--set`` override that set the field); unchanged when the message
+    names no field or there is no file to point into."""
+    field, sep, problem = message.partition(": ")
+    if not sep or " " in field or path is None or not Path(path).is_file():
+        return message
+    keys: list[Any] = [int(k) if k.isdigit() else k for k in field.split(".")]
+    override = _override_of(keys, overrides)
+    if override is not None:
+        return f"{path}: {field} (--set {override}): {problem}"
+    try:
+        _, root = parse_recipe_text(read_recipe_text(Path(path)), str(path))
+    except ConfigError:
+        return message
+    return f"{path} (line {_line_of(root, keys)}): {field}: {problem}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ class Recipe(BaseModel):
     model_config = STRICT
 
     imports: list[str] = Field(default_factory=list)
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str
     seed: int = 0
     output_dir: Path = Path("runs")
     data: DataConfig
@@ -97,6 +98,14 @@ class Recipe(BaseModel):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     evaluation: list[EvaluationStage] = Field(default_factory=list)
     loggers: list[Component] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", value):
+            raise ValueError(f"must start with a letter or digit and hold only letters, digits, "
+                             f"'_', '.' and '-' (it names the run directory), got {value!r}")
+        return value
 
     @field_validator("loggers")
     @classmethod

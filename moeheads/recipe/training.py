@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from moeheads.recipe.component import STRICT
 
@@ -105,12 +106,20 @@ class TrainerConfig(BaseModel):
     accumulate: int = Field(1, ge=1)
     checkpoint_every: int = Field(1, ge=1)
     keep_last: int = Field(3, ge=1)
-    device: str = Field("auto", pattern=_DEVICE)
+    device: str = "auto"
     backbone_passes: Literal["separate", "joint"] = "separate"
     steps_per_epoch: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
     deterministic: bool = False
     timeout_minutes: float = Field(60.0, gt=0)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(_DEVICE, value):
+            raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N (N a GPU index), "
+                             f"got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _accumulate_divides_batch(self) -> TrainerConfig:

@@ -157,3 +157,34 @@ def test_a_directory_is_not_reported_as_missing(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     code, output = run_cli(["validate", str(a_directory(tmp_path))], capsys, monkeypatch)
     assert code == 2 and "not found" not in output
+
+
+def test_a_component_that_cannot_be_built_names_file_and_line(tmp_path: Path) -> None:
+    """temperature: 0 passes the schema but not the loss: the error still points into the
+    file, at the task's line."""
+    from moeheads.api import validate
+    from moeheads.errors import ConfigError
+
+    recipe = tiny_recipe(tmp_path / "runs")
+    recipe["tasks"]["inv"]["temperature"] = 0
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.strip().startswith("inv:"))
+    with pytest.raises(ConfigError, match=r"bad\.yaml \(line \d+\): tasks\.inv: .*temperature") as e:
+        validate(path)
+    assert f"(line {line})" in str(e.value) or f"(line {line + 1})" in str(e.value)  # its block
+    with pytest.raises(ConfigError, match=r"tasks\.eq \(--set tasks\.eq\.hidden_dim=0\)"):
+        validate(path, ["tasks.inv.temperature=0.2", "tasks.eq.hidden_dim=0"])
+
+
+def test_device_and_name_errors_are_words(tmp_path: Path) -> None:
+    from moeheads.api import resolve_recipe
+    from moeheads.errors import ConfigError
+
+    recipe = tiny_recipe(tmp_path / "runs")
+    with pytest.raises(ConfigError) as error:
+        resolve_recipe(recipe, ["trainer.device=gpu", "name=a b"])
+    assert "must be auto, cpu, mps, cuda or cuda:N" in str(error.value)
+    assert "must start with a letter or digit" in str(error.value)
+    assert "pattern" not in str(error.value)
