@@ -171,7 +171,8 @@ def test_a_component_that_cannot_be_built_names_file_and_line(tmp_path: Path) ->
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
                 if text.strip().startswith("inv:"))
-    with pytest.raises(ConfigError, match=r"bad\.yaml \(line \d+\): tasks\.inv: .*temperature") as e:
+    expected = r"bad\.yaml \(line \d+\): tasks\.inv: .*temperature"
+    with pytest.raises(ConfigError, match=expected) as e:
         validate(path)
     assert f"(line {line})" in str(e.value) or f"(line {line + 1})" in str(e.value)  # its block
     with pytest.raises(ConfigError, match=r"tasks\.eq \(--set tasks\.eq\.hidden_dim=0\)"):
