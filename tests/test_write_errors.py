@@ -29,9 +29,9 @@ def moeheads(*args: str, limit: int | None = None) -> subprocess.CompletedProces
 
 def test_writing_names_the_file_and_the_reason(tmp_path: Path) -> None:
     target = tmp_path / "x.bin"
-    with pytest.raises(WriteError, match=r"could not write a test file .*x.bin: no space left"):
-        with writing(target, "a test file"):
-            raise OSError(28, "No space left on device")
+    message = r"could not write a test file .*x.bin: no space left"
+    with pytest.raises(WriteError, match=message), writing(target, "a test file"):
+        raise OSError(28, "No space left on device")
     with pytest.raises(WriteError, match="the file-size limit was reached"), writing(target):
         raise RuntimeError("Error while serializing: IoError(File too large (os error 27))")
     with pytest.raises(KeyError), writing(target):  # not a write failure: left alone
