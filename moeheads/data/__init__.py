@@ -33,6 +33,7 @@ from moeheads.data import (
     stl10,
     synthetic,
     transfer,
+    voc,
 )
 from moeheads.data.base import ConcatImages, ImageDataset, SubsetImages
 from moeheads.data.catalog import DATASETS, create_dataset
