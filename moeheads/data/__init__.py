@@ -64,4 +64,5 @@ __all__ = [
     "synthetic",
     "transfer",
     "transfer_metric",
+    "voc",
 ]

@@ -20,6 +20,8 @@ def build_detector(
     train_sizes: Sequence[int] = tuple(range(480, 801, 32)),
     test_size: int = 800,
     max_size: int = 1333,
+    roi_size: int = 14,
+    rois_per_image: int = 512,
     mean: Sequence[float] = (0.485, 0.456, 0.406),
     std: Sequence[float] = (0.229, 0.224, 0.225),
 ) -> Any:
@@ -34,6 +36,8 @@ def build_detector(
         train_sizes: Shorter image sides drawn from for each training batch.
         test_size: Shorter image side at test time.
         max_size: Longer image side limit.
+        roi_size: RoIAlign output side (res5 halves it).
+        rois_per_image: Sampled proposals a training image for the box head.
         mean: Per-channel mean of images in ``[0, 1]``.
         std: Per-channel standard deviation.
 
@@ -57,9 +61,9 @@ def build_detector(
         rpn_anchor_generator=AnchorGenerator((tuple(anchor_sizes),), ((0.5, 1.0, 2.0),)),
         rpn_pre_nms_top_n_train=12000, rpn_pre_nms_top_n_test=6000,
         rpn_post_nms_top_n_train=2000, rpn_post_nms_top_n_test=1000,
-        box_roi_pool=MultiScaleRoIAlign(["0"], output_size=14, sampling_ratio=0),
+        box_roi_pool=MultiScaleRoIAlign(["0"], output_size=roi_size, sampling_ratio=0),
         box_head=head, box_predictor=FastRCNNPredictor(head.out_channels, num_classes + 1),
-        box_batch_size_per_image=512, box_score_thresh=0.05, box_detections_per_img=100,
+        box_batch_size_per_image=rois_per_image, box_score_thresh=0.05, box_detections_per_img=100,
     )
     model.test_size = test_size
     return model

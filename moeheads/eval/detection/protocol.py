@@ -46,16 +46,18 @@ def detection_transfer(
     images_per_batch: Positive = 16,
     lr: Annotated[float, Field(gt=0)] = 0.02,
     warmup_iters: Annotated[int, Field(ge=0)] = 100,
-    steps: list[int] = [18000, 22000],  # noqa: B006  (an option's default, never mutated)
+    steps: tuple[int, ...] = (18000, 22000),
     gamma: float = 0.1,
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
-    train_sizes: list[int] = list(range(480, 801, 32)),  # noqa: B008
+    train_sizes: tuple[int, ...] = tuple(range(480, 801, 32)),
     test_size: Positive = 800,
     max_size: Positive = 1333,
     flip: bool = True,
     freeze_at: Annotated[int, Field(ge=0, le=4)] = 0,
-    anchor_sizes: list[int] = [32, 64, 128, 256, 512],  # noqa: B006
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512),
+    roi_size: Positive = 14,
+    rois_per_image: Positive = 512,
     test_images_per_batch: Positive = 4,
     log_every: Positive = 20,
     checkpoint_every: Positive = 1000,
@@ -88,6 +90,8 @@ def detection_transfer(
         flip: Random horizontal flips at training time.
         freeze_at: Frozen stages (0: train all; 1-4: stem up to res2, res3, res4).
         anchor_sizes: RPN anchor sides in pixels.
+        roi_size: RoIAlign output side (14; res5 halves it).
+        rois_per_image: Proposals sampled a training image for the box head.
         test_images_per_batch: Images a forward pass at test time.
         log_every: Progress line every this many steps.
         checkpoint_every: Checkpoint every this many steps.
@@ -96,7 +100,8 @@ def detection_transfer(
     torch.manual_seed(seed)
     model = build_detector(backbone, len(classes), freeze_at=freeze_at, anchor_sizes=anchor_sizes,
                            train_sizes=train_sizes, test_size=test_size, max_size=max_size,
-                           mean=mean, std=std).to(device)
+                           roi_size=roi_size, rois_per_image=rois_per_image, mean=mean,
+                           std=std).to(device)
     schedule = Schedule(iterations, images_per_batch, lr, warmup_iters, tuple(steps), gamma,
                         momentum, weight_decay, tuple(train_sizes), flip, seed)
     losses = train_detector(model, train, schedule, torch.device(device), checkpoint,
