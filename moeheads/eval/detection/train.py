@@ -108,8 +108,8 @@ def train_detector(
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
             speed = (done - last) * schedule.images_per_batch / max(elapsed, 1e-9)
             last = done
-            parts = {k: float(v) for k, v in losses.items()}
-            history.append({"iteration": done, "loss": float(loss), **parts})
+            parts = {k: float(v.detach()) for k, v in losses.items()}
+            history.append({"iteration": done, "loss": float(loss.detach()), **parts})
             eta = (schedule.iterations - done) * schedule.images_per_batch / speed
             log(f"detection {done}/{schedule.iterations} loss {float(loss):.3f} ("
                 + " ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in parts.items())
