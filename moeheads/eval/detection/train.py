@@ -111,7 +111,7 @@ def train_detector(
             parts = {k: float(v.detach()) for k, v in losses.items()}
             history.append({"iteration": done, "loss": float(loss.detach()), **parts})
             eta = (schedule.iterations - done) * schedule.images_per_batch / speed
-            log(f"detection {done}/{schedule.iterations} loss {float(loss):.3f} ("
+            log(f"detection {done}/{schedule.iterations} loss {float(loss.detach()):.3f} ("
                 + " ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in parts.items())
                 + f") lr {rate:.5f} {speed:.1f} img/s ETA {_format_eta(eta)}")
         if checkpoint is not None and (done % checkpoint_every == 0
