@@ -96,3 +96,15 @@ def test_coco_style_cross_check_agrees() -> None:
     image = truth([G1, G2], [0, 0], difficult=[False, True])
     cross = coco_ap([dets([G2, G1], [0.9, 0.8], [0, 0])], [image], 1)
     assert cross["coco_AP50"] == pytest.approx(100)
+
+
+def test_missing_pycocotools_is_a_clear_error(monkeypatch) -> None:
+    import sys
+
+    from moeheads.errors import ConfigError
+    from moeheads.eval.detection.coco_check import import_coco
+
+    monkeypatch.setitem(sys.modules, "pycocotools", None)
+    monkeypatch.setitem(sys.modules, "pycocotools.coco", None)
+    with pytest.raises(ConfigError, match=r"pip install 'moeheads\[detection\]'"):
+        import_coco()

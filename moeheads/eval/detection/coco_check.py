@@ -16,7 +16,8 @@ from moeheads.errors import ConfigError
 from moeheads.eval.detection.voc_eval import Boxes
 
 
-def _import_coco() -> tuple[Any, Any]:
+def import_coco() -> tuple[Any, Any]:
+    """pycocotools' ``COCO`` and ``COCOeval``; a :class:`ConfigError` when it is missing."""
     try:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -52,7 +53,7 @@ def _ground_truth(truths: Sequence[Boxes], num_classes: int) -> dict[str, Any]:
 def coco_ap(detections: Sequence[Boxes], truths: Sequence[Boxes], num_classes: int
             ) -> dict[str, float]:
     """COCO AP, AP50 and AP75 (percent) of per-image detections, as in :func:`voc_ap`."""
-    COCO, COCOeval = _import_coco()
+    COCO, COCOeval = import_coco()
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = _ground_truth(truths, num_classes)

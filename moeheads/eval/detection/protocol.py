@@ -12,7 +12,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import Dataset
 
-from moeheads.eval.detection.coco_check import coco_ap
+from moeheads.eval.detection.coco_check import coco_ap, import_coco
 from moeheads.eval.detection.detector import build_detector
 from moeheads.eval.detection.inference import predict
 from moeheads.eval.detection.train import Schedule, train_detector
@@ -97,6 +97,7 @@ def detection_transfer(
         checkpoint_every: Checkpoint every this many steps.
         seed: Seed of the data order, flips and the new layers' initialisation.
     """
+    import_coco()  # before hours of training, not after
     torch.manual_seed(seed)
     model = build_detector(backbone, len(classes), freeze_at=freeze_at, anchor_sizes=anchor_sizes,
                            train_sizes=train_sizes, test_size=test_size, max_size=max_size,

@@ -12,6 +12,7 @@ from moeheads.config import Component
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS
 from moeheads.eval.context import DatasetRef, EvalContext, StageOptions, as_component, evenly
+from moeheads.eval.detection.coco_check import import_coco
 from moeheads.eval.detection.protocol import detection_transfer, summary_of
 from moeheads.eval.stages import stage
 from moeheads.rundir.build import build_dataset
@@ -35,7 +36,8 @@ class DetectionOptions(StageOptions, PROTOCOLS.get("detection").options):  # typ
     max_images: int | None = Field(None, ge=1)
 
     def check(self) -> None:
-        """``voc`` needs its ``root``."""
+        """pycocotools is installed, and ``voc`` has its ``root``."""
+        import_coco()
         component = as_component(self.dataset or "voc", self.root)
         if component.name == "voc" and "root" not in component.options:
             raise ConfigError(
