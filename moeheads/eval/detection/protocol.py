@@ -47,9 +47,7 @@ def detection_transfer(
     lr: Annotated[float, Field(gt=0)] = 0.02,
     warmup_iters: Annotated[int, Field(ge=0)] = 100,
     steps: tuple[int, ...] = (18000, 22000),
-    gamma: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
+    gamma: float = 0.1, momentum: float = 0.9, weight_decay: float = 1e-4,
     train_sizes: tuple[int, ...] = tuple(range(480, 801, 32)),
     test_size: Positive = 800,
     max_size: Positive = 1333,
@@ -59,9 +57,7 @@ def detection_transfer(
     roi_size: Positive = 14,
     rois_per_image: Positive = 512,
     test_images_per_batch: Positive = 4,
-    log_every: Positive = 20,
-    checkpoint_every: Positive = 1000,
-    seed: int = 0,
+    log_every: Positive = 20, checkpoint_every: Positive = 1000, seed: int = 0,
 ) -> DetectionResult:
     """Fine-tune Faster R-CNN C4 on ``train`` from a ResNet's weights; AP on ``test``.
 
@@ -76,26 +72,13 @@ def detection_transfer(
         std: Per-channel image standard deviation.
         log: Receives the progress lines.
         num_workers: DataLoader worker processes.
-        iterations: Optimiser steps.
-        images_per_batch: Images a step.
-        lr: Base learning rate.
-        warmup_iters: Linear warm-up steps (from 0.001 x ``lr``).
-        steps: Iterations at which the rate is multiplied by ``gamma``.
-        gamma: The rate's step factor.
-        momentum: SGD momentum.
-        weight_decay: SGD weight decay.
-        train_sizes: Shorter image sides drawn from at training time.
-        test_size: Shorter image side at test time.
-        max_size: Longer image side limit.
-        flip: Random horizontal flips at training time.
-        freeze_at: Frozen stages (0: train all; 1-4: stem up to res2, res3, res4).
-        anchor_sizes: RPN anchor sides in pixels.
-        roi_size: RoIAlign output side (14; res5 halves it).
-        rois_per_image: Proposals sampled a training image for the box head.
-        test_images_per_batch: Images a forward pass at test time.
-        log_every: Progress line every this many steps.
-        checkpoint_every: Checkpoint every this many steps.
-        seed: Seed of the data order, flips and the new layers' initialisation.
+        iterations, images_per_batch, lr, warmup_iters, steps, gamma, momentum,
+            weight_decay: The SGD schedule (:class:`Schedule`; MoCo's VOC07+12 one).
+        train_sizes, test_size, max_size, flip: Image sizes and training flips.
+        freeze_at, anchor_sizes, roi_size, rois_per_image: The detector
+            (:func:`build_detector`).
+        test_images_per_batch, log_every, checkpoint_every, seed: Test batches, progress
+            lines, checkpoints and the seed of data order, flips and new layers.
     """
     import_coco()  # before hours of training, not after
     torch.manual_seed(seed)
