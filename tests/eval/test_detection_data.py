@@ -55,3 +55,26 @@ def test_unknown_class_is_a_data_error(tmp_path: Path) -> None:
     path.write_text(xml_of("a", [("unicorn", (1, 1, 5, 5), False)]))
     with pytest.raises(DataError, match=r"a\.xml"):
         parse_annotation(path)
+
+
+def test_synthetic_boxes_are_tight_and_reproducible() -> None:
+    data = create_dataset("synthetic_shapes_boxes", length=6, size=48, num_classes=2)
+    again = create_dataset("synthetic_shapes_boxes", split="trainval", length=6, size=48,
+                           num_classes=2)
+    test = create_dataset("synthetic_shapes_boxes", split="test", length=6, size=48)
+    assert data.classes == ["circle", "square"] and len(data) == 6
+    for index in range(6):
+        image, target = data[index]
+        assert torch.equal(image, again[index][0])  # trainval is train
+        assert image.shape == (3, 48, 48) and 1 <= len(target["labels"]) <= 3
+        assert set(target["labels"].tolist()) <= {0, 1} and not target["difficult"].any()
+        boxes = target["boxes"]
+        assert (boxes[:, 2:] > boxes[:, :2]).all() and (boxes >= 0).all() and (boxes <= 48).all()
+    assert not torch.equal(data[0][0], test[0][0])  # another hash stream
+    single = next(i for i in range(6) if len(data[i][1]["labels"]) == 1)
+    image, target = data[single]
+    x1, y1, x2, y2 = (int(v) for v in target["boxes"][0])
+    bright = image.float().amax(0) > 150  # the shape is far brighter than the background
+    rows, cols = bright.any(1).nonzero().flatten(), bright.any(0).nonzero().flatten()
+    assert (int(cols.min()), int(rows.min())) == (x1, y1)
+    assert (int(cols.max()) + 1, int(rows.max()) + 1) == (x2, y2)

@@ -75,3 +75,21 @@ def test_detection_refuses_a_non_resnet_run(tmp_path: Path, voc_root: Path) -> N
     run = Trainer(load_recipe(write_recipe(tmp_path / "t.yaml", recipe))).run().run_dir
     with pytest.raises(ConfigError, match="needs a ResNet backbone"):
         evaluate_run(run, "detection", {"root": voc_root, **FAST}, device="cpu")
+
+
+def test_detection_on_embedded_shapes_through_the_cli(run_dir: Path, capsys,
+                                                      monkeypatch) -> None:
+    from moeheads.eval.report import write_report
+
+    sets = [f"{k}={json.dumps(v)}" for k, v in FAST.items()]
+    args = [a for s in sets for a in ("--set", s)]
+    code, out, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "detection",
+                         "--device", "cpu", "--set",
+                         "dataset={name: synthetic_shapes_boxes, length: 4}", *args)
+    assert code == 0, err
+    result = json.loads((run_dir / "eval" / "detection-synthetic_shapes_boxes.json").read_text())
+    assert result["result"]["train"] == {"dataset": "synthetic_shapes_boxes",
+                                         "split": "trainval", "images": 4}
+    assert set(result["result"]["per_class_AP50"]) == {"circle", "square", "triangle"}
+    assert "AP50" in out
+    assert "### detection" in write_report(run_dir).read_text()
