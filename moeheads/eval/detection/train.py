@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from moeheads.eval.detection.detector import set_image_sizes
@@ -73,6 +74,24 @@ def _save(model: Any, optimizer: Any, checkpoint: Path, iteration: int, schedule
     partial.replace(checkpoint)
 
 
+def train_step(model: Any, optimizer: Any, items: Sequence[Any], rate: float, flip: bool,
+               generator: torch.Generator, device: torch.device) -> tuple[Tensor, dict]:
+    """One SGD step on a batch of dataset items at learning rate ``rate``.
+
+    Returns:
+        The summed loss and its parts (torchvision's loss dict).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+    images, targets = training_batch(items, flip, generator)
+    losses = model([i.to(device) for i in images], move(targets, device))
+    loss = sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, losses
+
+
 def train_detector(
     model: Any, data: Dataset, schedule: Schedule, device: torch.device,
     checkpoint: Path | None = None, checkpoint_every: int = 1000, log_every: int = 20,
@@ -95,14 +114,8 @@ def train_detector(
     for iteration in range(start, schedule.iterations):
         rate = learning_rate(iteration, schedule.lr, schedule.warmup_iters, schedule.steps,
                              schedule.gamma)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        images, targets = training_batch(next(batches), schedule.flip, generator)
-        losses = model([i.to(device) for i in images], move(targets, device))
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, losses = train_step(model, optimizer, next(batches), rate, schedule.flip,
+                                  generator, device)
         done = iteration + 1
         if done % log_every == 0 or done == schedule.iterations:
             elapsed, tick = time.perf_counter() - tick, time.perf_counter()
