@@ -30,9 +30,11 @@ from moeheads.data import (
     folder,
     imagenet100,
     mit67,
+    shapes_boxes,
     stl10,
     synthetic,
     transfer,
+    voc,
 )
 from moeheads.data.base import ConcatImages, ImageDataset, SubsetImages
 from moeheads.data.catalog import DATASETS, create_dataset
@@ -59,8 +61,10 @@ __all__ = [
     "folder",
     "imagenet100",
     "mit67",
+    "shapes_boxes",
     "stl10",
     "synthetic",
     "transfer",
     "transfer_metric",
+    "voc",
 ]

@@ -1,4 +1,4 @@
-"""Evaluation protocols on frozen features: kNN, linear probe, few-shot, CCA, equivariance, routing.
+"""Evaluation protocols: kNN, linear probe, few-shot, CCA, equivariance, routing, detection.
 
 Every protocol is a function of tensors (data as positional arguments, options as
 keyword-only arguments with the paper's defaults), registered in :data:`PROTOCOLS`
@@ -9,7 +9,7 @@ registered for a protocol named here.
 Example:
     >>> from moeheads.eval import PROTOCOLS
     >>> PROTOCOLS.list()
-    ['cca', 'equivariance', 'fewshot', 'knn', 'linear', 'nn1', 'routing']
+    ['cca', 'detection', 'equivariance', 'fewshot', 'knn', 'linear', 'nn1', 'routing']
     >>> options = PROTOCOLS.validate("knn", {"k": 20})
     >>> run = PROTOCOLS.get("knn").builder  # run(train_x, train_y, test_x, test_y, **dict(options))
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from moeheads.eval.detection.protocol import DetectionResult, detection_transfer
 from moeheads.eval.equivariance import (
     VIEW_PARAM_NAMES,
     EquivarianceResult,
@@ -44,6 +45,7 @@ for _name, _function in {
     "linear": linear_probe,
     "fewshot": fewshot_eval,
     "cca": cca,
+    "detection": detection_transfer,
     "equivariance": view_param_r2,
     "routing": expert_usage,
 }.items():
@@ -55,6 +57,7 @@ __all__ = [
     "PROTOCOLS",
     "VIEW_PARAM_NAMES",
     "CCAResult",
+    "DetectionResult",
     "Episodes",
     "EquivarianceResult",
     "EvalTransform",
@@ -67,6 +70,7 @@ __all__ = [
     "accuracy",
     "cca",
     "class_probe_accuracy",
+    "detection_transfer",
     "expert_roles",
     "expert_task_cca",
     "expert_usage",

@@ -26,6 +26,7 @@ from rich.console import Console
 from moeheads.errors import ConfigError
 from moeheads.eval import PROTOCOLS, stages_heldout, stages_labelled  # noqa: F401  (register the stages)
 from moeheads.eval.context import EvalContext, StageOptions, as_component
+from moeheads.eval.detection import stage as detection_stage  # noqa: F401  (registers it)
 from moeheads.eval.loading import load_trained
 from moeheads.eval.results import summary_table, write_result
 from moeheads.eval.stages import STAGES

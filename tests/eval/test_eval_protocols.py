@@ -8,7 +8,8 @@ from moeheads.eval import PROTOCOLS
 
 
 def test_every_protocol_is_registered_with_keyword_options() -> None:
-    assert PROTOCOLS.list() == ["cca", "equivariance", "fewshot", "knn", "linear", "nn1", "routing"]
+    assert PROTOCOLS.list() == ["cca", "detection", "equivariance", "fewshot", "knn", "linear",
+                                "nn1", "routing"]
     assert PROTOCOLS.get("knn").option_names() == ["k", "temperature", "chunk_size"]
     assert PROTOCOLS.validate("fewshot", {"shots": 5}).shots == 5
 

@@ -1,0 +1,102 @@
+"""The ``detection`` protocol: fine-tune a C4 Faster R-CNN on a pretrained ResNet, score AP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.utils.data import Dataset
+
+from moeheads.eval.detection.coco_check import coco_ap, import_coco
+from moeheads.eval.detection.detector import build_detector
+from moeheads.eval.detection.inference import predict
+from moeheads.eval.detection.train import Schedule, train_detector
+from moeheads.eval.detection.voc_eval import VOCResult, voc_ap
+
+Positive = Annotated[int, Field(ge=1)]
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Detection AP after fine-tuning.
+
+    Attributes:
+        voc: VOC-style AP, AP50, AP75 (VOC2007 11-point interpolation).
+        coco: The COCO-style cross-check (``coco_AP``, ``coco_AP50``, ``coco_AP75``).
+        losses: The logged training losses.
+    """
+
+    voc: VOCResult
+    coco: dict[str, float]
+    losses: list[dict[str, float]]
+
+
+def detection_transfer(
+    backbone: nn.Module, train: Dataset, test: Dataset, classes: Sequence[str],
+    device: str | torch.device = "cpu", checkpoint: Path | None = None,
+    mean: Sequence[float] = (0.485, 0.456, 0.406), std: Sequence[float] = (0.229, 0.224, 0.225),
+    log: Callable[[str], None] = print, num_workers: int = 0,
+    *,
+    iterations: Annotated[int, Field(ge=0)] = 24000,
+    images_per_batch: Positive = 16,
+    lr: Annotated[float, Field(gt=0)] = 0.02,
+    warmup_iters: Annotated[int, Field(ge=0)] = 100,
+    steps: tuple[int, ...] = (18000, 22000),
+    gamma: float = 0.1, momentum: float = 0.9, weight_decay: float = 1e-4,
+    train_sizes: tuple[int, ...] = tuple(range(480, 801, 32)),
+    test_size: Positive = 800,
+    max_size: Positive = 1333,
+    flip: bool = True,
+    freeze_at: Annotated[int, Field(ge=0, le=4)] = 0,
+    anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 512),
+    roi_size: Positive = 14,
+    rois_per_image: Positive = 512,
+    test_images_per_batch: Positive = 4,
+    log_every: Positive = 20, checkpoint_every: Positive = 1000, seed: int = 0,
+) -> DetectionResult:
+    """Fine-tune Faster R-CNN C4 on ``train`` from a ResNet's weights; AP on ``test``.
+
+    Args:
+        backbone: A torchvision or timm ResNet module (its weights are copied).
+        train: Detection items ``(uint8 image, {"boxes", "labels", "difficult"})``.
+        test: Items as ``train``, scored with :func:`voc_ap` and :func:`coco_ap`.
+        classes: Class names, index = label.
+        device: Where the detector runs.
+        checkpoint: The detector's checkpoint file (resumed from when it exists).
+        mean: Per-channel image mean (in ``[0, 1]``).
+        std: Per-channel image standard deviation.
+        log: Receives the progress lines.
+        num_workers: DataLoader worker processes.
+        iterations, images_per_batch, lr, warmup_iters, steps, gamma, momentum,
+            weight_decay: The SGD schedule (:class:`Schedule`; MoCo's VOC07+12 one).
+        train_sizes, test_size, max_size, flip: Image sizes and training flips.
+        freeze_at, anchor_sizes, roi_size, rois_per_image: The detector
+            (:func:`build_detector`).
+        test_images_per_batch, log_every, checkpoint_every, seed: Test batches, progress
+            lines, checkpoints and the seed of data order, flips and new layers.
+    """
+    import_coco()  # before hours of training, not after
+    torch.manual_seed(seed)
+    model = build_detector(backbone, len(classes), freeze_at=freeze_at, anchor_sizes=anchor_sizes,
+                           train_sizes=train_sizes, test_size=test_size, max_size=max_size,
+                           roi_size=roi_size, rois_per_image=rois_per_image, mean=mean,
+                           std=std).to(device)
+    schedule = Schedule(iterations, images_per_batch, lr, warmup_iters, tuple(steps), gamma,
+                        momentum, weight_decay, tuple(train_sizes), flip, seed)
+    losses = train_detector(model, train, schedule, torch.device(device), checkpoint,
+                            checkpoint_every, log_every, log, num_workers) if iterations else []
+    detections, truths = predict(model, test, torch.device(device), test_images_per_batch,
+                                 num_workers)
+    return DetectionResult(voc_ap(detections, truths, classes),
+                           coco_ap(detections, truths, len(classes)), losses)
+
+
+def summary_of(result: DetectionResult) -> dict[str, Any]:
+    """Headline numbers: VOC-style AP, AP50, AP75 and the COCO-style AP beside them."""
+    return {"AP": result.voc.AP, "AP50": result.voc.AP50, "AP75": result.voc.AP75,
+            "coco_AP": result.coco["coco_AP"], "coco_AP50": result.coco["coco_AP50"]}
