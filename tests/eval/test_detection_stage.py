@@ -4,10 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from moeheads.recipe_io import load_recipe
 
 from moeheads.errors import ConfigError
 from moeheads.eval.runner import evaluate_run
+from moeheads.recipe.io import load_recipe
 from moeheads.train.engine import Trainer
 from tests.cli import cli
 from tests.eval.voc_tree import tiny_voc
