@@ -8,6 +8,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from moeheads.errors import writing
+
 #: One curve: x values and y values (``None`` where a value is missing).
 Series = tuple[Sequence[float], Sequence[float | None]]
 
@@ -40,5 +42,6 @@ def line_plot(
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    with writing(path, "report figure"):
+        figure.savefig(path, dpi=110)
     return path

@@ -145,9 +145,8 @@ def write_report(run_dir: str | Path) -> Path:
         ["epochs", recipe.get("trainer", {}).get("epochs")],
         ["batch size", recipe.get("trainer", {}).get("batch_size")],
     ])
-    with writing(run_dir, "report figures in"):
-        lines += _training(run_dir, read_metrics(run_dir / "metrics.jsonl"))
-        lines += _evaluation(run_dir)
+    lines += _training(run_dir, read_metrics(run_dir / "metrics.jsonl"))
+    lines += _evaluation(run_dir)
     path = run_dir / "report.md"
     with writing(path, "report"):
         path.write_text("\n".join(lines).rstrip() + "\n")

@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, writing
 from moeheads.heads import RoutingStats, routing_stats
 
 
@@ -106,5 +106,6 @@ def plot_expert_usage(
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with writing(path, "report figure"):
+        figure.savefig(path, dpi=120)
     return path

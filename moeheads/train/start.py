@@ -15,6 +15,7 @@ from moeheads.recipe.schema import Recipe
 from moeheads.rundir.changes import changes_since, describe_changes
 from moeheads.rundir.checkpoint import CheckpointProblem, resolve_checkpoint, scan_checkpoints
 from moeheads.rundir.checkpoint.damaged import set_aside
+from moeheads.rundir.checkpoint.format import SIDECAR_RE
 from moeheads.rundir.lock import LOCK_NAME
 from moeheads.rundir.metrics import MetricsLog
 
@@ -74,7 +75,8 @@ def set_damaged_aside(problems: list[CheckpointProblem], resumed_step: int) -> s
     (kept for inspection); the banner note naming each and why."""
     notes = []
     for problem in problems:
-        step = int(problem.path.stem.split("-")[-1]) if problem.path.stem[-1].isdigit() else -1
+        match = SIDECAR_RE.match(problem.path.name)
+        step = int(match[1]) if match else -1
         if step > resumed_step:
             kept = set_aside(problem)
             notes.append(f"skipped damaged checkpoint {problem.path.name} ({problem.reason}); "
