@@ -56,7 +56,8 @@ def run_part(part: Part, out: Path) -> None:
     """Run ``part`` as a subprocess; record status, time and (from its JSON) figures."""
     log = out / "logs" / f"{part.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **part.env}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, **part.env}
     print(f"--- {part.name}: {' '.join(part.command)} (limit {part.limit:.0f} s)", flush=True)
     tic = time.perf_counter()
     with log.open("w") as sink:
@@ -260,8 +261,9 @@ def build_parts(args: argparse.Namespace, out: Path) -> list[Part]:
                        "--backbone", "small_cnn"]
     else:
         throughput += ["--batch", str(args.batch), "--steps", str(args.steps)]
+    # a test module whose optional package is missing there must not stop the gpu tests
     tests = [py, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-             f"--junitxml={out / 'tests.xml'}", "-s"]
+             "--continue-on-collection-errors", f"--junitxml={out / 'tests.xml'}", "-s"]
     if quick:  # the CPU-safe, fast ones
         tests += ["tests/views/test_device_views_gpu.py", "-k", "not 1200 and not jpeg"]
     else:
@@ -273,9 +275,9 @@ def build_parts(args: argparse.Namespace, out: Path) -> list[Part]:
     jpeg = [py, __file__, "--part", "jpeg", "--device", args.device, "--out", str(out)]
     if quick:
         jpeg += ["--jpeg-count", "4", "--quick"]
-    # shares of the budget, from what each part needs on one H100
-    shares = {"tests": 0.3, "throughput-device": 0.27, "throughput-workers": 0.2,
-              "heads": 0.15, "jpeg": 0.08}
+    # shares of the budget, from what each part took on one H200
+    shares = {"tests": 0.25, "throughput-device": 0.3, "throughput-workers": 0.17,
+              "heads": 0.2, "jpeg": 0.08}
     parts = [
         Part("tests", tests, 0, env={"MOEHEADS_TEST_DEVICE": args.device}),
         Part("throughput-device", [*throughput, "--pipeline", "device", "--configs",

@@ -159,11 +159,12 @@ def build_training(recipe: Recipe, ctx: DistContext) -> TrainingParts:
     data = build_data(recipe, dataset, model, ctx)
     if ctx.distributed:
         synchronise_batchnorm(model, ctx.device)
-    optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size)
-    total_steps = trainer.epochs * data.steps_per_epoch
-    scheduler = build_schedule(optimizer, recipe.schedule, total_steps, data.steps_per_epoch)
     dtype = resolve_precision(trainer.precision, ctx.device)
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
+    optimizer = build_optimizer(model, recipe.optimizer, trainer.batch_size,
+                                grad_scaler=scaler.is_enabled())
+    total_steps = trainer.epochs * data.steps_per_epoch
+    scheduler = build_schedule(optimizer, recipe.schedule, total_steps, data.steps_per_epoch)
     return TrainingParts(ctx, model, model, optimizer, scheduler, scaler, dtype, data,
                          total_steps)
 

@@ -76,14 +76,23 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, config: OptimizerConfig, batch_size: int) -> Optimizer:
-    """The recipe's optimiser over ``model``'s trainable parameters, lr scaled to the batch."""
+def build_optimizer(model: nn.Module, config: OptimizerConfig, batch_size: int,
+                    grad_scaler: bool = False) -> Optimizer:
+    """The recipe's optimiser over ``model``'s trainable parameters, lr scaled to the batch.
+
+    ``grad_scaler``: the steps go through an enabled ``GradScaler`` (fp16), which skips
+    a step whose gradients overflow.
+    """
     lr = config.scaled_lr(batch_size)
     groups = parameter_groups(model, config.weight_decay, config.decay_norm_and_bias)
     if config.name == "sgd":
         # the fused kernel makes one pass per parameter (the default on CPU makes four
-        # and allocates the decayed gradient); its updates are the same
-        return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, fused=_fusable(groups))
+        # and allocates the decayed gradient); its updates are the same. Not under a
+        # grad scaler: when the scaler skips the first step, the fused kernel keeps its
+        # momentum buffers uninitialised, and the next step adds that memory to the
+        # weights
+        fused = _fusable(groups) and not grad_scaler
+        return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, fused=fused)
     if config.name == "lars":
         return LARS(groups, lr=lr, momentum=config.momentum,
                     trust_coefficient=config.trust_coefficient)

@@ -124,6 +124,11 @@ def _chunks(indices: Iterable[int], size: int) -> Iterator[list[int]]:
         yield chunk
 
 
+def needs_pinning(images: Tensor, device: torch.device) -> bool:
+    """Whether ``images`` are host memory, not yet pinned, that batches copy to a GPU."""
+    return images.device.type == "cpu" and device.type == "cuda" and not images.is_pinned()
+
+
 class ResidentLoader:
     """Batches of views of images held in one uint8 tensor, with no worker processes.
 
@@ -144,7 +149,7 @@ class ResidentLoader:
     def __init__(self, images: Tensor, targets: Tensor | None, views: DeviceViews,
                  index_sampler: Any, batch_size: int, device: torch.device | str) -> None:
         self.device = torch.device(device)
-        if images.device != self.device and self.device.type == "cuda" and not images.is_pinned():
+        if needs_pinning(images, self.device):
             images = images.pin_memory()
         self.images = images
         self.targets = targets

@@ -157,7 +157,7 @@ class Photometric(nn.Module):
         1 for rows doing another op, which leaves them exactly unchanged); hue
         runs on the rows whose op at that position is a hue shift.
         """
-        neutral = factors.new_tensor(NEUTRAL_JITTER)
+        neutral = neutral_factors(factors)
         masked = self._masked(x)
         for position in range(order.shape[-1]):
             op = order[:, position]
@@ -219,7 +219,7 @@ def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor, masked: bool = Fals
     whose factor is not neutral (so rows without jitter stay exactly unchanged).
     ``masked``: rows selected with masks, not indices (see :class:`Photometric`).
     """
-    neutral = factors.new_tensor(NEUTRAL_JITTER)
+    neutral = neutral_factors(factors)
     for position in range(order.shape[-1]):
         op = order[:, position]
         f = factors.gather(1, op.unsqueeze(1)).squeeze(1)
@@ -227,6 +227,17 @@ def jitter_kornia(x: Tensor, factors: Tensor, order: Tensor, masked: bool = Fals
         for k, fn in enumerate(KORNIA_OPS):
             _apply_rows(x, changes & (op == k), lambda xs, i, f=f, fn=fn: fn(xs, f[i]), masked)
     return x
+
+
+def neutral_factors(like: Tensor) -> Tensor:
+    """The jitter factors that change nothing, made on ``like``'s device and dtype.
+
+    Filled there rather than copied from the host, which on CUDA makes the host wait.
+    """
+    out = torch.empty(len(NEUTRAL_JITTER), dtype=like.dtype, device=like.device)
+    for k, value in enumerate(NEUTRAL_JITTER):
+        out[k] = value
+    return out
 
 
 def _blend_step(x: Tensor, op: Tensor, f: Tensor, masked: bool = False) -> None:

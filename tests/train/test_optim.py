@@ -83,3 +83,46 @@ def test_sampler_errors() -> None:
         EpochSampler(40, global_batch=6, world_size=4)
     with pytest.raises(ConfigError, match="fewer than one batch"):
         EpochSampler(3, global_batch=4)
+
+
+@pytest.mark.parametrize("name", ["sgd", "lars", "adamw"])
+def test_a_first_step_skipped_by_the_grad_scaler_leaves_no_garbage(name: str) -> None:
+    """fp16 training skips steps whose gradients overflow; the first real step after
+    such a skip must equal a step taken without the skip (found on an H200: fused SGD
+    kept an uninitialised momentum buffer, and the next step wrote inf into weights)."""
+    config = OptimizerConfig(name=name, lr=0.1, momentum=0.9, weight_decay=0.0)
+
+    def train(skip_first: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = nn.Linear(64, 64)
+        optimizer = build_optimizer(model, config, 256, grad_scaler=True)
+        scaler = torch.amp.GradScaler("cpu", init_scale=4.0)
+        for step in range(3):
+            loss = model(torch.ones(2, 64)).square().mean()
+            if skip_first and step == 0:
+                loss = loss * float("inf")
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+        return model.weight.detach()
+
+    skipped, reference = train(True), train(False)
+    assert torch.isfinite(skipped).all()
+    # the skipped run took two real steps, the reference three: compare with two
+    torch.manual_seed(0)
+    model = nn.Linear(64, 64)
+    optimizer = build_optimizer(model, config, 256, grad_scaler=True)
+    for _ in range(2):
+        model(torch.ones(2, 64)).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    torch.testing.assert_close(skipped, model.weight.detach())
+    assert not torch.equal(skipped, reference)
+
+
+def test_sgd_is_fused_unless_a_grad_scaler_can_skip_steps() -> None:
+    model = nn.Linear(4, 4)
+    config = OptimizerConfig(name="sgd", lr=0.1)
+    assert build_optimizer(model, config, 256).defaults["fused"]
+    assert not build_optimizer(model, config, 256, grad_scaler=True).defaults["fused"]

@@ -175,3 +175,27 @@ def test_undecodable_file_is_named(tmp_path: Path) -> None:
     data = [torch.frombuffer(bytearray(bad.read_bytes()), dtype=torch.uint8)]
     with pytest.raises(DataError, match=r"bad\.jpg"):
         decode_images(data, "cpu", [str(bad)])
+
+
+def test_only_unpinned_host_images_headed_for_a_gpu_are_pinned() -> None:
+    from moeheads.views.device_views import needs_pinning
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    host = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    # images already on an accelerator (found on an H200: images on cuda:0 for the
+    # device "cuda" were sent to pin_memory, which refuses them)
+    assert not needs_pinning(host.to("meta"), cuda)
+    assert not needs_pinning(host, cpu)
+    if torch.cuda.is_available():
+        assert needs_pinning(host, cuda)
+        assert not needs_pinning(host.cuda(), cuda)
+        assert not needs_pinning(host.pin_memory(), cuda)
+
+
+def test_neutral_jitter_factors_are_made_where_the_factors_are() -> None:
+    from moeheads.views.layout import NEUTRAL_JITTER
+    from moeheads.views.photometric import neutral_factors
+
+    made = neutral_factors(torch.zeros(3, 4, dtype=torch.float64))
+    assert made.dtype == torch.float64 and made.tolist() == list(NEUTRAL_JITTER)
+    assert neutral_factors(torch.zeros(3, 4, device="meta")).device.type == "meta"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from moeheads.data import create_dataset
 from moeheads.views import ViewSampler, apply_geometric, build_input_pipeline, center_view
@@ -66,7 +67,10 @@ def test_jpegs_decoded_on_the_device_are_close_to_the_cpu_decoder() -> None:
     for a, b in zip(on_device, on_cpu, strict=True):
         assert a.device.type == DEVICE.type and a.shape == b.shape and a.dtype == torch.uint8
         diff = (a.cpu().int() - b.int()).abs()
-        mean = float(diff.float().mean())
-        print(f"device vs CPU JPEG decode: max {int(diff.max())}, mean {mean:.3f}")
-        # nvJPEG's IDCT and chroma upsampling differ slightly from libjpeg-turbo's
-        assert mean < 2.0 and int(diff.max()) <= 64
+        luma = float((rgb_to_grayscale(a.cpu().float()) - rgb_to_grayscale(b.float())).abs().mean())
+        print(f"device vs CPU JPEG decode: max {int(diff.max())}, mean "
+              f"{float(diff.float().mean()):.3f}, luma mean {luma:.3f}")
+        # nvJPEG upsamples chroma differently from libjpeg-turbo: on these small colourful
+        # images the RGB mean differs by 5.3 levels (H200, torch 2.11), mostly in colour.
+        # Luma differs by the IDCT alone; a one-pixel shift gives ~6, swapped channels ~11
+        assert luma < 3.0 and int(diff.max()) <= 64
