@@ -32,6 +32,7 @@ from moeheads.eval.linear import LinearProbeResult, l2_grid, linear_probe
 from moeheads.eval.logistic import LogisticModel, accuracy, fit_logistic
 from moeheads.eval.routing import ExpertUsage, expert_roles, expert_usage, plot_expert_usage
 from moeheads.numerics.cca import CCAResult, cca, expert_task_cca, pairwise_expert_cca
+from moeheads.numerics.redundancy import Redundancy, redundancy
 from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
 from moeheads.numerics.knn import KNNResult, knn_classify, knn_scores, nn1_accuracy
 from moeheads.registry import Registry, options_from_signature
@@ -44,7 +45,7 @@ for _name, _function in {
     "nn1": nn1_accuracy,
     "linear": linear_probe,
     "fewshot": fewshot_eval,
-    "cca": cca,
+    "cca": redundancy,
     "detection": detection_transfer,
     "equivariance": view_param_r2,
     "routing": expert_usage,
@@ -67,6 +68,7 @@ __all__ = [
     "KNNResult",
     "LinearProbeResult",
     "LogisticModel",
+    "Redundancy",
     "accuracy",
     "cca",
     "class_probe_accuracy",
@@ -85,6 +87,7 @@ __all__ = [
     "nn1_accuracy",
     "pairwise_expert_cca",
     "plot_expert_usage",
+    "redundancy",
     "sample_episodes",
     "view_param_r2",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -24,7 +24,8 @@ from moeheads.eval.equivariance import class_probe_accuracy, factor_r2, view_par
 from moeheads.eval.routing import expert_usage, plot_expert_usage
 from moeheads.eval.stages import stage
 from moeheads.heads import HeadOutput
-from moeheads.numerics.cca import cca, expert_task_cca, pairwise_expert_cca
+from moeheads.numerics.cca import expert_task_cca, pairwise_expert_cca
+from moeheads.numerics.redundancy import compare_prepared, pairwise_redundancy, prepare
 from moeheads.recipe.schema import Component
 from moeheads.views import Photometric, ViewSampler, ViewsDataset, collate_views
 
@@ -60,30 +61,46 @@ def _heads(ctx: EvalContext, protocol: str, features: Tensor) -> tuple[HeadOutpu
 
 
 class CCAOptions(HeldOutOptions, PROTOCOLS.get("cca").options):  # type: ignore[misc]
-    """``cca`` options: held-out images plus the relative ridge ``eps``."""
+    """``cca`` options: held-out images, the estimators' options (``eps``, ``variance``,
+    ``top_k``) and which embeddings.
+
+    Attributes:
+        embeddings: ``heads``: the first two tasks' embeddings (and each expert's mean
+            CCA with them); ``experts``: also every pair of experts, by every estimator.
+    """
+
+    embeddings: Literal["heads", "experts"] = "heads"
 
 
 @stage("cca", CCAOptions)
 def run_cca(ctx: EvalContext, o: CCAOptions) -> dict[str, Any]:
-    """Mean canonical correlation between the first two tasks' embeddings, and per expert."""
+    """Mean, SVCCA, PWCCA and top-k canonical correlation between the first two tasks'
+    embeddings, with each expert's mean CCA with them."""
     component = held_out(ctx, o, "cca")
     data = ctx.features(component, o, o.max_images)
     out, experts = _heads(ctx, "cca", data.features)
     tasks = list(out.embeddings)
     if len(tasks) < 2:
         raise ConfigError(f"cca needs two tasks; this run has only {tasks}")
-    first, second = (out.embeddings[t].float() for t in tasks[:2])
-    result = cca(first, second, eps=o.eps)
-    per_expert = expert_task_cca(experts.float(), out.embeddings, eps=o.eps)
-    return {
-        "summary": {"mean": result.mean},
-        "tasks": tasks[:2],
-        "dataset": component.name,
-        "images": len(data.labels),
-        "correlations": result.correlations,
-        "per_expert": per_expert,
+    first, second = (prepare(out.embeddings[t].float(), eps=o.eps, variance=o.variance)
+                     for t in tasks[:2])
+    result = compare_prepared(first, second, top_k=o.top_k)
+    summary: dict[str, Any] = result.summary()
+    record: dict[str, Any] = {
+        "summary": summary, "tasks": tasks[:2], "dataset": component.name,
+        "images": result.images, "dims": list(result.dims),
+        "svcca_dims": list(result.svcca_dims), "correlations": result.correlations,
+        "per_expert": expert_task_cca(experts.float(), out.embeddings, eps=o.eps),
         "expert_pairs": pairwise_expert_cca(experts.float(), eps=o.eps),
     }
+    if o.embeddings == "experts":
+        sets = [prepare(e.float(), eps=o.eps, variance=o.variance) for e in experts]
+        pairs = pairwise_redundancy(sets, top_k=o.top_k)
+        record["expert_pairs_by_estimator"] = pairs
+        off = ~torch.eye(len(sets), dtype=torch.bool)
+        summary.update({f"expert pairs {name}": float(m[off].mean()) if len(sets) > 1 else None
+                        for name, m in pairs.items()})
+    return record
 
 
 class EquivarianceOptions(HeldOutOptions, PROTOCOLS.get("equivariance").options):  # type: ignore[misc]

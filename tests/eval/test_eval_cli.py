@@ -76,6 +76,21 @@ def test_cca_matches_the_training_monitor(run_dir: Path) -> None:
     assert set(cca["per_expert"]) == {"inv", "eq"} and len(cca["per_expert"]["inv"]) == 3
 
 
+def test_cca_reports_every_estimator_and_what_it_ran_on(run_dir: Path, capsys,
+                                                        monkeypatch) -> None:
+    code, out, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "cca",
+                         "--device", "cpu", "--set", "embeddings=experts", "--set", "top_k=3")
+    assert code == 0, err
+    cca = result(run_dir, "cca")
+    summary = cca["summary"]
+    assert {"mean", "svcca", "pwcca", "top3", "images", "dims", "svcca dims"} <= set(summary)
+    assert summary["images"] == 20 and summary["dims"] == 8  # probe_test, 8-d embeddings
+    assert summary["top3"] >= summary["mean"]  # the three largest of 8 decreasing values
+    assert all(0 <= summary[k] <= 1 for k in ("mean", "svcca", "pwcca"))
+    assert set(cca["expert_pairs_by_estimator"]) == {"mean", "svcca", "pwcca", "top_k"}
+    assert "expert pairs pwcca" in summary and "pwcca" in out
+
+
 def test_equivariance_on_synthetic_shapes_scores_factors(run_dir: Path, capsys,
                                                          monkeypatch) -> None:
     assert cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "equivariance")[0] == 0
