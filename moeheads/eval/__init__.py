@@ -32,9 +32,9 @@ from moeheads.eval.linear import LinearProbeResult, l2_grid, linear_probe
 from moeheads.eval.logistic import LogisticModel, accuracy, fit_logistic
 from moeheads.eval.routing import ExpertUsage, expert_roles, expert_usage, plot_expert_usage
 from moeheads.numerics.cca import CCAResult, cca, expert_task_cca, pairwise_expert_cca
-from moeheads.numerics.redundancy import Redundancy, redundancy
 from moeheads.numerics.features import EvalTransform, FeatureSet, extract_features
 from moeheads.numerics.knn import KNNResult, knn_classify, knn_scores, nn1_accuracy
+from moeheads.numerics.redundancy import Redundancy, redundancy
 from moeheads.registry import Registry, options_from_signature
 
 PROTOCOLS: Registry[Callable[..., Any]] = Registry("protocol")

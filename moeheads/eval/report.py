@@ -118,7 +118,20 @@ def _evaluation(run_dir: Path) -> list[str]:
         lines += md_table(["metric", "value"], list(map(list, result.get("summary", {}).items())))
         if result.get("plot"):
             lines += [f"![{stem}](eval/{result['plot']})", ""]
+        lines += _expert_rows(result.get("retrieval"))
+        lines += [f"![{stem}: {name}](eval/{name})\n" for name in result.get("figures", [])]
     return lines
+
+
+def _expert_rows(retrieval: dict[str, Any] | None) -> list[str]:
+    """The routing stage's per-expert neighbour scores as a table."""
+    if not retrieval:
+        return []
+    rows = retrieval["experts"]
+    keys = [k for k in rows[0] if k not in ("expert", "role")]
+    return [f"Nearest {retrieval['k']} neighbours of each expert's outputs (views):", "",
+            *md_table(["expert", "role", *keys], [[r["expert"], r["role"], *(r[k] for k in keys)]
+                                                  for r in rows])]
 
 
 def write_report(run_dir: str | Path) -> Path:

@@ -24,7 +24,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from moeheads.errors import ConfigError
-from moeheads.eval import PROTOCOLS, stages_heldout, stages_labelled  # noqa: F401  (register the stages)
+from moeheads.eval import (  # noqa: F401  (register the stages)
+    PROTOCOLS,
+    stages_equivariance,
+    stages_heldout,
+    stages_labelled,
+    stages_routing,
+)
 from moeheads.eval.context import EvalContext, StageOptions, as_component
 from moeheads.eval.detection import stage as detection_stage  # noqa: F401  (registers it)
 from moeheads.eval.loading import load_trained
