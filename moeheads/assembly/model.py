@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -76,10 +76,13 @@ class StepOutput:
     Attributes:
         loss: Total loss and its parts.
         gates: Per-task gates of the views ``[V, B, N]`` (detached), for routing statistics.
+        features: The backbone's features of every group of images (in the graph), where
+            each task's gradient reaches the backbone.
     """
 
     loss: LossOutput
     gates: dict[str, Tensor]
+    features: list[Tensor] = field(default_factory=list)
 
 
 class PretrainModel(nn.Module):
@@ -137,4 +140,4 @@ class PretrainModel(nn.Module):
             targets=targets,
         )
         gates = {task: g.detach() for task, g in views.gates.items()}
-        return StepOutput(loss, gates)
+        return StepOutput(loss, gates, features)

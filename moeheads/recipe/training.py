@@ -142,6 +142,8 @@ class MonitorConfig(BaseModel):
         routing: Log routing statistics each epoch.
         cca_every: Mean canonical correlation between the task embeddings of probe images
             every this many epochs (0: never).
+        grad_norms: At each logged step, the norm of the gradient that reaches the
+            backbone's features from each task (``<task>/grad_norm``).
     """
 
     model_config = STRICT
@@ -152,3 +154,4 @@ class MonitorConfig(BaseModel):
     probe_images: int | None = Field(None, ge=1)
     routing: bool = True
     cca_every: int = Field(1, ge=0)
+    grad_norms: bool = True

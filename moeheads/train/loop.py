@@ -20,6 +20,7 @@ from moeheads.rundir.checkpoint import TrainingState, save_checkpoint
 from moeheads.rundir.metrics import MetricsLog
 from moeheads.rundir.rng import capture_rng_state
 from moeheads.train.builder import TrainingParts
+from moeheads.train.grad_norms import task_gradient_norms
 from moeheads.train.interrupt import GracefulInterrupt
 from moeheads.train.monitor import GateBuffer, probe_metrics
 from moeheads.train.progress import TrainProgress, epoch_line
@@ -192,6 +193,9 @@ class TrainLoop:
                 out = self.network(prepared)
             loss = out.loss.loss
             self._nonfinite += (~torch.isfinite(loss.detach())).float()
+            logged = last and (self.global_step + 1) % trainer.log_every == 0
+            norms = (task_gradient_norms(out, self.model.objective.tasks)
+                     if logged and self.recipe.monitor.grad_norms else {})
             self.scaler.scale(loss / trainer.accumulate).backward()
         if not last:
             return None
@@ -199,7 +203,7 @@ class TrainLoop:
         values = out.loss.detached()
         self.tally.add(values)
         self.tally.gates.add(out.gates)
-        return values
+        return {**values, **norms}
 
     def _read(self, values: dict[str, Any], epoch: int,
               agree_stop: bool = False) -> dict[str, float]:
