@@ -250,6 +250,18 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> Table:
     return compare_table([Path(d) for d in run_dirs])
 
 
+def convergence_plots(run_dirs: Sequence[str | os.PathLike[str]],
+                      folder: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Overlay the runs' per-task loss and gradient-norm curves as PNGs in ``folder``
+    (default: the runs' common parent folder); returns the files written."""
+    from moeheads.eval.convergence import convergence_plots as plots
+
+    paths = [Path(d) for d in run_dirs]
+    target = Path(folder) if folder is not None else Path(os.path.commonpath(
+        [p.resolve().parent for p in paths]))
+    return plots(paths, target)
+
+
 def compare_sweep(folder: str | os.PathLike[str], plot: bool = True) -> SweepTable:
     """A sweep's settings with means and 95% intervals over seeds; also written as
     ``comparison.md``, ``comparison.csv`` and (with ``plot``) a figure in the folder.

@@ -302,9 +302,11 @@ def compare(
         written = [result.markdown_path, result.csv_path, result.plot_path]
         console.print("written: " + ", ".join(str(p) for p in written if p), highlight=False)
         return
-    from moeheads.api import compare_runs
+    from moeheads.api import compare_runs, convergence_plots
 
     console.print(compare_runs(run_dirs))
+    written = convergence_plots(run_dirs)
+    console.print("written: " + ", ".join(str(p) for p in written), highlight=False)
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 Rows: first the recipe fields whose values differ between the runs (``recipe
 heads.router.name``), then the last epoch's loss parts and monitor values (kNN, 1-NN,
-CCA), then every headline number of every evaluation result any of the runs holds;
-``-`` where a run lacks it.
+CCA), each task's convergence (:mod:`~moeheads.eval.convergence`), then every headline
+number of every evaluation result any of the runs holds; ``-`` where a run lacks it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 from rich.table import Table
 
 from moeheads.errors import ConfigError
+from moeheads.eval.convergence import run_convergence
 from moeheads.eval.report import MONITOR_KEYS, loss_parts
 from moeheads.eval.results import format_value, read_results
 from moeheads.rundir.metrics import read_metrics
@@ -35,6 +36,10 @@ def run_values(run_dir: Path) -> dict[str, Any]:
             found = [r[key] for r in epochs if r.get(key) is not None]
             if found:
                 values[key] = found[-1]
+    for task, found in run_convergence(run_dir).items():
+        values[f"convergence: {task} steps to 95%"] = found["steps"]
+        if found["last_grad_norm"] is not None:
+            values[f"convergence: {task} last grad norm"] = found["last_grad_norm"]
     for stem, record in read_results(run_dir).items():
         for key, value in record.get("result", {}).get("summary", {}).items():
             values[f"{stem}: {key}"] = value

@@ -38,10 +38,23 @@ HEADLINE: list[tuple[str, str, str]] = [
     ("linear in-domain", "linear", "in-domain "),
     ("kNN top1", "knn", "top1"),
     ("CCA", "cca", "mean"),
+    ("SVCCA", "cca", "svcca"),
+    ("PWCCA", "cca", "pwcca"),
+    ("top-k CCA", "cca", "top_k"),
     ("equivariance R2", "equivariance", "mean R2 absolute"),
     ("equivariance R2 diff", "equivariance", "mean R2 difference"),
+    ("retrieval MRR (fitted)", "equivariance", "fitted MRR"),
+    ("prediction error (fitted)", "equivariance", "fitted prediction error"),
+    ("retrieval MRR (own)", "equivariance", "own MRR"),
+    ("prediction error (own)", "equivariance", "own prediction error"),
     ("routing overlap", "routing", "overlap "),
     ("experts shared", "routing", "experts shared"),
+    ("inv experts kNN", "routing", "inv experts knn_accuracy"),
+    ("eq experts kNN", "routing", "eq experts knn_accuracy"),
+    ("inv experts colour R2", "routing", "inv experts r2_colour"),
+    ("eq experts colour R2", "routing", "eq experts r2_colour"),
+    ("inv steps to 95%", "convergence", "inv steps to 95%"),
+    ("eq steps to 95%", "convergence", "eq steps to 95%"),
 ]
 #: Recipe fields that differ by construction, or do not change training (evaluation stages).
 _IGNORED = ("name", "seed", "output_dir", "evaluation")

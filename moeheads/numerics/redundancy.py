@@ -94,7 +94,7 @@ class Redundancy:
     def summary(self) -> dict[str, float]:
         """The estimators and their sizes, as a flat table."""
         return {"mean": self.mean, "svcca": self.svcca, "pwcca": self.pwcca,
-                f"top{self.k}": self.top_k, "images": self.images,
+                "top_k": self.top_k, "k": self.k, "images": self.images,
                 "dims": self.dims[0], "svcca dims": min(self.svcca_dims)}
 
 

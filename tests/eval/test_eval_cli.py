@@ -1,6 +1,7 @@
 """Every evaluation protocol end to end on a tiny trained run, through the command line."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -83,9 +84,9 @@ def test_cca_reports_every_estimator_and_what_it_ran_on(run_dir: Path, capsys,
     assert code == 0, err
     cca = result(run_dir, "cca")
     summary = cca["summary"]
-    assert {"mean", "svcca", "pwcca", "top3", "images", "dims", "svcca dims"} <= set(summary)
+    assert {"mean", "svcca", "pwcca", "top_k", "k", "images", "dims", "svcca dims"} <= set(summary)
     assert summary["images"] == 20 and summary["dims"] == 8  # probe_test, 8-d embeddings
-    assert summary["top3"] >= summary["mean"]  # the three largest of 8 decreasing values
+    assert summary["k"] == 3 and summary["top_k"] >= summary["mean"]  # 3 largest of 8
     assert all(0 <= summary[k] <= 1 for k in ("mean", "svcca", "pwcca"))
     assert set(cca["expert_pairs_by_estimator"]) == {"mean", "svcca", "pwcca", "top_k"}
     assert "expert pairs pwcca" in summary and "pwcca" in out
@@ -222,6 +223,10 @@ def test_compare_prints_both_runs(run_dir: Path, tmp_path: Path, capsys, monkeyp
     assert "star" in rows["recipe heads.router.name"] and "mmoe" in rows["recipe heads.router.name"]
     assert "0.05" in rows["recipe optimizer.lr"] and "0.1" in rows["recipe optimizer.lr"]
     assert "recipe name" not in rows and "recipe seed" not in rows
+    assert "convergence: eq steps to 95%" in rows and "convergence: inv last grad norm" in rows
+    common = Path(os.path.commonpath([run_dir.parent, other.parent]))
+    for name in ("convergence-loss.png", "convergence-grad-norm.png"):
+        assert (common / name).read_bytes()[:4] == b"\x89PNG" and name in out
 
 
 def test_report_and_compare_tolerate_a_torn_metrics_line(run_dir: Path, tmp_path: Path,
