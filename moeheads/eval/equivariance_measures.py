@@ -93,7 +93,7 @@ def score_predictor(predictor: Predictor, z: Tensor, views: Tensor,
     return EquivarianceScores(mean["mrr"], mean["h@1"], mean["h@5"], error)
 
 
-def fit_predictor(z: Tensor, views: Tensor, params: Tensor, *, epochs: int = 30,
+def fit_predictor(z: Tensor, views: Tensor, params: Tensor, *, epochs: int = 10,
                   batch_size: int = 256, lr: float = 1e-3, hidden_dim: int = 512,
                   seed: int = 0) -> Predictor:
     """STAR's residual predictor fitted with STAR's equivariant loss on frozen embeddings.
@@ -134,7 +134,7 @@ def split_rows(n: int, fit_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
 
 def equivariance_scores(z: Tensor, views: Tensor, params: Tensor, *,
                         own: Predictor | None = None, fit_fraction: float = 0.5,
-                        seed: int = 0, fit_epochs: int = 30,
+                        seed: int = 0, fit_epochs: int = 10,
                         fit_hidden_dim: int = 512) -> dict[str, EquivarianceScores]:
     """Scores on held-out rows of: no change (``z``), a predictor fitted on the other
     rows, and the method's own predictor where it has one."""

@@ -41,7 +41,7 @@ class EquivarianceOptions(HeldOutOptions, PROTOCOLS.get("equivariance").options)
     num_views: int = Field(2, ge=1)
     task: str | None = None
     fit_fraction: float = Field(0.5, gt=0, lt=1)
-    fit_epochs: int = Field(30, ge=1)
+    fit_epochs: int = Field(10, ge=1)
 
 
 def _circular(turns: Tensor) -> Tensor:

@@ -39,11 +39,15 @@ class PreparedSet:
         centred: ``[n, p]`` centred embeddings.
         whitened: ``[n, p]`` centred and whitened.
         reduced: ``[n, r]`` whitened SVD reduction keeping ``variance`` of the variance.
+        gram: ``[p, p]`` ``whitened^T whitened``.
+        cross: ``[p, p]`` ``whitened^T centred``.
     """
 
     centred: Tensor
     whitened: Tensor
     reduced: Tensor
+    gram: Tensor
+    cross: Tensor
 
 
 def svd_reduce(x: Tensor, variance: float = 0.99) -> Tensor:
@@ -62,7 +66,9 @@ def prepare(x: Tensor, *, eps: float = 1e-4, variance: float = 0.99) -> Prepared
     if x.dim() != 2 or len(x) < 2:
         raise DataError(f"redundancy needs embeddings [n >= 2, dim], got {tuple(x.shape)}")
     centred = x.double() - x.double().mean(dim=0)
-    return PreparedSet(centred, whiten(centred, eps), whiten(svd_reduce(centred, variance), eps))
+    whitened = whiten(centred, eps)
+    return PreparedSet(centred, whitened, whiten(svd_reduce(centred, variance), eps),
+                       whitened.T @ whitened, whitened.T @ centred)
 
 
 @dataclass
@@ -106,10 +112,18 @@ def _canonical(wx: Tensor, wy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return s.clamp(0, 1), u, vh.T
 
 
-def projection_weights(centred: Tensor, whitened: Tensor, directions: Tensor) -> Tensor:
-    """PWCCA's ``alpha`` (sums to 1) of one set's canonical variates ``whitened @ directions``."""
-    variates, _ = torch.linalg.qr(whitened @ directions)
-    alpha = (variates.T @ centred).abs().sum(dim=1)
+def projection_weights(prepared: PreparedSet, directions: Tensor) -> Tensor:
+    """PWCCA's ``alpha`` (sums to 1) of one set's canonical variates ``H = whitened @ directions``.
+
+    The variates' QR factor ``Q = H R^-1`` is never formed: with ``R^T R = H^T H`` (a
+    Cholesky factor, from the set's ``gram``), ``Q^T x = R^-T directions^T cross``, so a
+    comparison costs ``p x p`` products beyond the cross-covariance.
+    """
+    gram = directions.T @ prepared.gram @ directions
+    lower = torch.linalg.cholesky(gram + 1e-12 * gram.diagonal().mean() * torch.eye(
+        len(gram), dtype=gram.dtype, device=gram.device))
+    projections = torch.linalg.solve_triangular(lower, directions.T @ prepared.cross, upper=False)
+    alpha = projections.abs().sum(dim=1)
     return alpha / alpha.sum().clamp_min(1e-300)
 
 
@@ -119,8 +133,7 @@ def compare_prepared(a: PreparedSet, b: PreparedSet, *, top_k: int = 10) -> Redu
         raise ConfigError(f"top_k must be >= 1, got {top_k}")
     rho, u, v = _canonical(a.whitened, b.whitened)
     first = a.centred.shape[1] <= b.centred.shape[1]
-    weights = (projection_weights(a.centred, a.whitened, u) if first
-               else projection_weights(b.centred, b.whitened, v))
+    weights = projection_weights(a, u) if first else projection_weights(b, v)
     reduced, _, _ = _canonical(a.reduced, b.reduced)
     k = min(top_k, len(rho))
     return Redundancy(
