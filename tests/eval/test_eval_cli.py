@@ -92,6 +92,36 @@ def test_cca_reports_every_estimator_and_what_it_ran_on(run_dir: Path, capsys,
     assert "expert pairs pwcca" in summary and "pwcca" in out
 
 
+def test_equivariance_scores_the_embedding_predictors(run_dir: Path, capsys,
+                                                      monkeypatch) -> None:
+    code, _, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "equivariance",
+                       "--device", "cpu", "--set", "fit_epochs=2", "--set", "batch_size=8")
+    assert code == 0, err
+    found = result(run_dir, "equivariance")
+    summary = found["summary"]
+    assert found["embedding"]["task"] == "eq"  # the equivariant task's embedding
+    for label in ("no change", "fitted", "own"):  # star_eq has its own predictor
+        assert 0 < summary[f"{label} MRR"] <= 1 and 0 <= summary[f"{label} H@1"] <= 1
+    assert summary["no change prediction error"] == pytest.approx(1.0)  # by definition
+
+
+def test_routing_scores_each_experts_neighbours(run_dir: Path, capsys, monkeypatch) -> None:
+    code, _, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "routing",
+                       "--device", "cpu", "--set", "neighbours=5", "--set", "batch_size=8")
+    assert code == 0, err
+    found = result(run_dir, "routing")
+    rows = found["retrieval"]["experts"]
+    assert found["retrieval"]["k"] == 5 and [r["role"] for r in rows] == found["roles"]
+    assert all(0 <= r["knn_accuracy"] <= 1 for r in rows)
+    role = rows[0]["role"]
+    assert f"{role} experts knn_accuracy" in found["summary"]
+    figure = run_dir / "eval" / found["figures"][0]
+    assert figure.name == "routing-neighbours.png" and figure.read_bytes()[:4] == b"\x89PNG"
+    cli(capsys, monkeypatch, "report", str(run_dir))
+    report = (run_dir / "report.md").read_text()
+    assert "(eval/routing-neighbours.png)" in report and "Nearest 5 neighbours" in report
+
+
 def test_equivariance_on_synthetic_shapes_scores_factors(run_dir: Path, capsys,
                                                          monkeypatch) -> None:
     assert cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "equivariance")[0] == 0
