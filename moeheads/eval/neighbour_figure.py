@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from moeheads.errors import writing
+from moeheads.eval.plots import save_figure
 
 
 def role_order(roles: Sequence[str], tasks: Sequence[str]) -> list[int]:
@@ -53,9 +53,4 @@ def plot_expert_neighbours(images: dict[int, Tensor], neighbours: Tensor, roles:
                     [f"{n} ({roles[n]})" for n in order], fontsize=7)
     axes.set_xticks([])
     axes.set_title(f"{title}: query, then its {shown} nearest", fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with writing(path, "report figure"):
-        figure.savefig(path, dpi=120)
-    return path
+    return save_figure(figure, path)

@@ -39,9 +39,15 @@ def line_plot(
     axes.grid(alpha=0.3)
     if len(series) > 1:
         axes.legend(fontsize=8, frameon=False)
+    return save_figure(figure, path, dpi=110)
+
+
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = 120) -> Path:
+    """Lay out ``figure`` and write it as PNG to ``path`` (its folder made), naming the file
+    on a write failure."""
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with writing(path, "report figure"):
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=dpi)
     return path

@@ -26,7 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from moeheads.errors import ConfigError, writing
+from moeheads.errors import ConfigError
+from moeheads.eval.plots import save_figure
 from moeheads.heads import RoutingStats, routing_stats
 
 
@@ -103,9 +104,4 @@ def plot_expert_usage(
     axes.set_xlabel("expert (role)")
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="mean gate")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with writing(path, "report figure"):
-        figure.savefig(path, dpi=120)
-    return path
+    return save_figure(figure, path)

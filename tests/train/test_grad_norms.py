@@ -2,7 +2,6 @@
 reads, and without effect on training."""
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,10 @@ from safetensors.torch import load_file
 from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
 from moeheads.runtime.distributed import DistContext
-from moeheads.train.builder import build_training, wrap_network
+from moeheads.train.builder import build_training
 from moeheads.train.engine import Trainer
 from moeheads.train.grad_norms import task_gradient_norms
-from moeheads.train.loop import TrainLoop
-from tests.host_reads import count_host_reads
+from tests.host_reads import train_counting_host_reads
 from tests.train.recipes import tiny_recipe
 
 QUIET = {"monitor__knn_every": 0, "monitor__cca_every": 0, "trainer__epochs": 1}
@@ -65,23 +63,6 @@ def test_the_norm_scales_with_the_task_weight(tmp_path: Path) -> None:
 
 def test_a_logged_step_reads_nothing_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = Recipe.model_validate(tiny_recipe(tmp_path, trainer__log_every=1, **QUIET))
-    recipe.run_dir.mkdir(parents=True)
-    parts = build_training(recipe, DistContext())
-    wrap_network(parts, compile=False)
-    loop = TrainLoop(recipe, recipe.run_dir, Console(quiet=True), parts)
-    loop.photometric.masked = True  # what an accelerator gets
-    reads: Counter[str] = Counter()
-    values = []
-    step = TrainLoop._train_step
-
-    def counted(self: TrainLoop, batch: object, last: bool) -> object:
-        with count_host_reads() as inside:
-            out = step(self, batch, last)
-        reads.update(inside)
-        values.append(out)
-        return out
-
-    monkeypatch.setattr(TrainLoop, "_train_step", counted)
-    loop.train(0, 0, 0)
+    reads, values, _, _ = train_counting_host_reads(recipe, monkeypatch)
     assert all("eq/grad_norm" in v for v in values)
     assert not reads, dict(reads)
