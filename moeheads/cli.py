@@ -183,7 +183,8 @@ def evaluate(
         Path, typer.Argument(help="A run directory, checkpoint sidecar or backbone.safetensors.")
     ],
     protocol: Annotated[
-        str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance or routing.")
+        str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance, routing or "
+                               "detection.")
     ],
     options: Annotated[
         list[str] | None,
