@@ -75,6 +75,6 @@ def plot_sweep(
         axes.set_title(metric, fontsize=10)
         axes.grid(alpha=0.3)
     figure.suptitle(f"{title} (mean, 95% interval over seeds)", fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.3 / figure.get_figheight()))  # room for the title
     figure.savefig(path, dpi=110)
     return path
