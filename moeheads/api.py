@@ -39,6 +39,7 @@ __all__ = [
     "RunResults",
     "compare_runs",
     "compare_sweep",
+    "convergence_plots",
     "evaluate",
     "export",
     "report",
