@@ -143,7 +143,8 @@ class MonitorConfig(BaseModel):
         cca_every: Mean canonical correlation between the task embeddings of probe images
             every this many epochs (0: never).
         grad_norms: At each logged step, the norm of the gradient that reaches the
-            backbone's features from each task (``<task>/grad_norm``).
+            backbone's features from each task (``<task>/grad_norm``); not with
+            ``trainer.compile``, whose backward cannot run twice.
     """
 
     model_config = STRICT

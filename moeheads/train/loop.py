@@ -61,6 +61,8 @@ class TrainLoop:
                               loggers=loggers)
         self.progress = TrainProgress(console, ctx.is_main, recipe.trainer.log_every)
         self.tally = EpochTally(GateBuffer())
+        # a compiled backward frees its buffers: no second pass through it for the norms
+        self.grad_norms = recipe.monitor.grad_norms and not recipe.trainer.compile
         self.interrupt = GracefulInterrupt()
         #: The command that continues this run, for messages.
         self.resume_command = f"moeheads run {run_dir / 'recipe.yaml'} --resume auto"
@@ -195,7 +197,7 @@ class TrainLoop:
             self._nonfinite += (~torch.isfinite(loss.detach())).float()
             logged = last and (self.global_step + 1) % trainer.log_every == 0
             norms = (task_gradient_norms(out, self.model.objective.tasks)
-                     if logged and self.recipe.monitor.grad_norms else {})
+                     if logged and self.grad_norms else {})
             self.scaler.scale(loss / trainer.accumulate).backward()
         if not last:
             return None
