@@ -136,6 +136,15 @@ def init_distributed(
     return DistContext(rank, world_size, local_rank, device)
 
 
+def current_context(device: str | torch.device = "cpu") -> DistContext:
+    """This process's place in the process group already joined (alone when there is
+    none), computing on ``device``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext(device=torch.device(device))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, torch.device(device))
+
+
 def shutdown_distributed() -> None:
     """Leave the process group, if any."""
     if dist.is_available() and dist.is_initialized():
