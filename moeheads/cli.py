@@ -183,7 +183,8 @@ def evaluate(
         Path, typer.Argument(help="A run directory, checkpoint sidecar or backbone.safetensors.")
     ],
     protocol: Annotated[
-        str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance or routing.")
+        str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance, routing or "
+                               "detection (which torchrun can run on several processes).")
     ],
     options: Annotated[
         list[str] | None,
@@ -197,8 +198,9 @@ def evaluate(
 
     result = evaluate_protocol(run_or_checkpoint, protocol, device=device,
                                **apply_overrides({}, options or []))
-    console.print(result.table())
-    console.print(f"result written to {result.path}", highlight=False)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes and shows it
+        console.print(result.table())
+        console.print(f"result written to {result.path}", highlight=False)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from moeheads.eval.detection.inference import batch_share
 from moeheads.eval.detection.protocol import _check_split
 from moeheads.eval.detection.sampling import SeededSampler, draw_images, seed_images
 from moeheads.eval.detection.train import Schedule, _batches
+from moeheads.eval.runner import evaluate_run
 from moeheads.runtime.distributed import DistContext
 
 
@@ -79,3 +80,9 @@ def test_a_global_batch_must_split_evenly() -> None:
     with pytest.raises(ConfigError, match="5 training images are fewer than images_per_batch 8"):
         _check_split(DistContext(0, 2), 5, 8)
 
+
+def test_moeheads_eval_under_torchrun_refuses_a_protocol_of_one_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match=r"'knn' runs in one process.*: detection"):
+        evaluate_run("runs/none", "knn", {}, device="cpu")
