@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, MoeheadsError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +70,22 @@ class DistContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def on_main(self, compute: Callable[[], T],
+                errors: tuple[type[Exception], ...] = (MoeheadsError,)) -> T:
+        """``compute()``, run on rank 0 alone, on every rank; so is an error of one of
+        ``errors`` that it raises (raised on every rank), so that no rank waits for a value
+        that never comes. All ranks call it."""
+        outcome: object = None
+        if self.is_main:
+            try:
+                outcome = compute()
+            except errors as error:
+                outcome = error
+        shared = self.broadcast_object(outcome)
+        if isinstance(shared, errors):
+            raise shared
+        return shared  # type: ignore[return-value]
 
     def gather_object(self, obj: object) -> list[object] | None:
         """Every rank's ``obj`` in rank order on rank 0 (``None`` elsewhere); all ranks call it."""

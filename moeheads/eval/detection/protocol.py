@@ -129,20 +129,10 @@ def _check_split(ctx: DistContext, images: int, images_per_batch: int) -> None:
 
 def _score_on_main(ctx: DistContext, detections: list, truths: list, classes: Sequence[str],
                    losses: list[dict[str, float]]) -> DetectionResult:
-    """The AP of all detections, computed on rank 0 and shared with every rank (so is an
-    error: no rank waits for a result that never comes)."""
-    outcome: DetectionResult | MoeheadsError | ValueError | None = None
-    if ctx.is_main:
-        try:
-            outcome = DetectionResult(voc_ap(detections, truths, classes),
-                                      coco_ap(detections, truths, len(classes)), losses)
-        except (MoeheadsError, ValueError) as error:
-            outcome = error
-    shared = ctx.broadcast_object(outcome)
-    if isinstance(shared, Exception):
-        raise shared
-    assert isinstance(shared, DetectionResult)
-    return shared
+    """The AP of all detections (which rank 0 holds), computed there, on every rank."""
+    return ctx.on_main(lambda: DetectionResult(voc_ap(detections, truths, classes),
+                                               coco_ap(detections, truths, len(classes)),
+                                               losses), (MoeheadsError, ValueError))
 
 
 def summary_of(result: DetectionResult) -> dict[str, Any]:
