@@ -87,7 +87,8 @@ def detection_transfer(
         freeze_at, anchor_sizes, roi_size, rois_per_image: The detector
             (:func:`build_detector`).
         test_images_per_batch, log_every, checkpoint_every, seed: Test batches, progress
-            lines, checkpoints and the seed of data order, flips and new layers.
+            lines, checkpoints and the seed of data order, flips, training sizes, sampled
+            anchors and RoIs and new layers.
     """
     import_coco()  # before hours of training, not after
     ctx = current_context(device)
