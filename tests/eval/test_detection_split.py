@@ -12,7 +12,7 @@ from moeheads.backbones import create_backbone
 from moeheads.errors import ConfigError
 from moeheads.eval.detection.detector import build_detector
 from moeheads.eval.detection.inference import batch_share
-from moeheads.eval.detection.protocol import _check_split
+from moeheads.eval.detection.protocol import _check_split, _context
 from moeheads.eval.detection.sampling import SeededSampler, draw_images, seed_images
 from moeheads.eval.detection.train import Schedule, _batches
 from moeheads.eval.runner import evaluate_run
@@ -74,7 +74,7 @@ def test_test_images_are_shared_in_whole_batches() -> None:
 
 
 def test_a_global_batch_must_split_evenly() -> None:
-    _check_split(DistContext(), 3, 16)  # one process: no constraint
+    assert not _context("cpu", 3, 16).distributed  # one process: no constraint
     with pytest.raises(ConfigError, match="does not split evenly over 3 processes"):
         _check_split(DistContext(0, 3), 100, 16)
     with pytest.raises(ConfigError, match="5 training images are fewer than images_per_batch 8"):

@@ -28,9 +28,8 @@ def build_detector(
 ) -> Any:
     """A torchvision ``FasterRCNN`` whose trunk and box head are copies of a ResNet's stages.
 
-    Its training draws (image sizes, sampled anchors and RoIs) can be given per image
-    (:func:`~moeheads.eval.detection.sampling.seed_images`), so that they do not depend on
-    how a batch is split over processes.
+    Its training draws (sizes, sampled anchors and RoIs) can be set per image with
+    :func:`~moeheads.eval.detection.sampling.seed_images`.
 
     Args:
         backbone: A torchvision or timm ResNet (a :class:`~moeheads.backbones.Backbone`'s

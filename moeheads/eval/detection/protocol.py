@@ -64,11 +64,8 @@ def detection_transfer(
 ) -> DetectionResult:
     """Fine-tune Faster R-CNN C4 on ``train`` from a ResNet's weights; AP on ``test``.
 
-    In a process group (torchrun), every process calls it: each trains on its share of
-    every batch (``images_per_batch`` is the global batch) with synchronised BatchNorm
-    (:mod:`~moeheads.eval.detection.train`) and detects its share of ``test``; rank 0
-    scores all detections, logs and writes ``checkpoint``, and every rank returns the
-    result.
+    Under torchrun every process calls it and gets the result: each trains and tests on its
+    share (:mod:`~moeheads.eval.detection.train`); rank 0 scores, logs and writes files.
 
     Args:
         backbone: A torchvision or timm ResNet module (its weights are copied).
@@ -87,20 +84,14 @@ def detection_transfer(
         freeze_at, anchor_sizes, roi_size, rois_per_image: The detector
             (:func:`build_detector`).
         test_images_per_batch, log_every, checkpoint_every, seed: Test batches, progress
-            lines, checkpoints and the seed of data order, flips, training sizes, sampled
-            anchors and RoIs and new layers.
+            lines, checkpoints and the seed of every random draw and of the new layers.
     """
     import_coco()  # before hours of training, not after
-    ctx = current_context(device)
-    _check_split(ctx, len(train), images_per_batch)  # type: ignore[arg-type]
-    log = log if ctx.is_main else _quiet
-    torch.manual_seed(seed)
-    model = build_detector(backbone, len(classes), freeze_at=freeze_at, anchor_sizes=anchor_sizes,
-                           train_sizes=train_sizes, test_size=test_size, max_size=max_size,
-                           roi_size=roi_size, rois_per_image=rois_per_image, mean=mean, std=std)
-    if ctx.distributed:  # the trained stages and the box head; frozen stages stay frozen
-        model = convert_sync_batchnorm(model, ctx.device)
-    model = model.to(ctx.device)
+    ctx = _context(device, len(train), images_per_batch)  # type: ignore[arg-type]
+    model = _build(backbone, len(classes), ctx, seed, freeze_at=freeze_at,
+                   anchor_sizes=anchor_sizes, train_sizes=train_sizes, test_size=test_size,
+                   max_size=max_size, roi_size=roi_size, rois_per_image=rois_per_image,
+                   mean=mean, std=std)
     schedule = Schedule(iterations, images_per_batch, lr, warmup_iters, tuple(steps), gamma,
                         momentum, weight_decay, tuple(train_sizes), flip, seed)
     losses = train_detector(model, train, schedule, ctx.device, checkpoint, checkpoint_every,
@@ -110,14 +101,16 @@ def detection_transfer(
     return _score_on_main(ctx, detections, truths, classes, losses)
 
 
-def _quiet(line: str) -> None:
-    """Progress lines of ranks other than 0 go nowhere."""
+def _context(device: str | torch.device, images: int, images_per_batch: int) -> DistContext:
+    """The processes that run the protocol together; several split every batch evenly, so
+    it must divide and be there whole."""
+    ctx = current_context(device)
+    if ctx.distributed:
+        _check_split(ctx, images, images_per_batch)
+    return ctx
 
 
 def _check_split(ctx: DistContext, images: int, images_per_batch: int) -> None:
-    """Several processes split every batch evenly, so it must divide and be there whole."""
-    if not ctx.distributed:
-        return
     if images_per_batch % ctx.world_size:
         raise ConfigError(
             f"detection: images_per_batch {images_per_batch} (the global batch) does not "
@@ -126,6 +119,18 @@ def _check_split(ctx: DistContext, images: int, images_per_batch: int) -> None:
     if images < images_per_batch:
         raise ConfigError(f"detection: {images} training images are fewer than "
                           f"images_per_batch {images_per_batch}")
+
+
+def _build(backbone: nn.Module, num_classes: int, ctx: DistContext, seed: int,
+           **options: Any) -> Any:
+    """The detector (:func:`build_detector`) on this process's device, its new layers
+    drawn from ``seed``; with synchronised BatchNorm in the trained stages and the box head
+    when several processes train (frozen stages stay frozen)."""
+    torch.manual_seed(seed)
+    model = build_detector(backbone, num_classes, **options)
+    if ctx.distributed:
+        model = convert_sync_batchnorm(model, ctx.device)
+    return model.to(ctx.device)
 
 
 def _score_on_main(ctx: DistContext, detections: list, truths: list, classes: Sequence[str],

@@ -169,6 +169,10 @@ class _Progress:
                  + f") lr {rate:.5f} {speed:.1f} img/s ETA {_format_eta(eta)}")
 
 
+def _quiet(line: str) -> None:
+    """Where the progress lines of ranks other than 0 go: nowhere."""
+
+
 def _distributed(model: Any, ctx: DistContext) -> Any:
     """``model`` in ``DistributedDataParallel`` when several processes train, else itself."""
     if not ctx.distributed:
@@ -189,12 +193,13 @@ def train_detector(
     Args:
         ctx: The processes that train together (one process when ``None``); with several,
             ``model``'s BatchNorm should be synchronised, and only rank 0 writes
-            ``checkpoint``.
+            ``checkpoint`` and calls ``log``.
 
     Returns:
         The logged losses (``iteration``, ``loss`` and each part) every ``log_every``.
     """
     ctx = ctx or DistContext(device=device)
+    log = log if ctx.is_main else _quiet
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
