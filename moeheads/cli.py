@@ -184,7 +184,7 @@ def evaluate(
     ],
     protocol: Annotated[
         str, typer.Option(help="knn, nn1, linear, fewshot, cca, equivariance, routing or "
-                               "detection (which torchrun can run on several processes).")
+                               "detection.")
     ],
     options: Annotated[
         list[str] | None,
