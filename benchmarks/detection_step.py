@@ -4,8 +4,8 @@ Both variants train the same Faster R-CNN C4 (torchvision's ``FasterRCNN`` with 
 ResNet's stages, built once and copied) on the same batch:
 
 - ``moeheads``: :func:`moeheads.eval.detection.train.train_step` on dataset items
-  (uint8 images and VOC-style targets: conversion, random flips, label shift,
-  learning-rate setting included);
+  (uint8 images and VOC-style targets: conversion, the per-image draws of flips, sizes
+  and sampling seeds, label shift, learning-rate setting included);
 - ``torchvision``: the textbook step on pre-made float images and targets:
   ``sum(model(images, targets).values()).backward()`` and an SGD step.
 
@@ -28,6 +28,7 @@ import torch
 
 from moeheads.backbones import create_backbone
 from moeheads.eval.detection.detector import build_detector, set_image_sizes
+from moeheads.eval.detection.sampling import draw_images
 from moeheads.eval.detection.train import train_step
 
 TARGET = 1.05
@@ -77,7 +78,8 @@ def main() -> None:
         optims["torchvision"].step()
 
     def ours() -> None:
-        train_step(models["moeheads"], optims["moeheads"], items, 1e-3, True, generator, device)
+        draws = draw_images(generator, len(items), True, (args.size,))
+        train_step(models["moeheads"], optims["moeheads"], items, 1e-3, draws, device)
 
     steps = {"moeheads": ours, "torchvision": plain}
     times: dict[str, list[float]] = {k: [] for k in steps}

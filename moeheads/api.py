@@ -192,10 +192,10 @@ def run(
         source = None if isinstance(recipe_or_path, Recipe | Mapping) else str(recipe_or_path)
         trained = Trainer(recipe, resume=resume, console=console,
                           allow_recipe_change=allow_recipe_change, source=source).run()
+        console.print(f"run finished: {trained.run_dir}", highlight=False)
+        finished = finish_run(recipe, trained.run_dir, console)  # leaves the process group
     finally:
         shutdown_distributed()
-    console.print(f"run finished: {trained.run_dir}", highlight=False)
-    finished = finish_run(recipe, trained.run_dir, console)
     evaluations = [
         Evaluation(stage.protocol, record["result"]["summary"], record, path)
         for stage, (record, path) in zip(recipe.evaluation, finished.records, strict=True)
@@ -211,9 +211,12 @@ def evaluate(
 
     Args:
         run_dir: A run directory, a checkpoint sidecar or a ``backbone.safetensors`` file.
-        protocol: ``knn``, ``nn1``, ``linear``, ``fewshot``, ``cca``, ``equivariance`` or
-            ``routing`` (see :mod:`moeheads.eval`).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        protocol: ``knn``, ``nn1``, ``linear``, ``fewshot``, ``cca``, ``equivariance``,
+            ``routing`` or ``detection`` (see :mod:`moeheads.eval`). Under torchrun,
+            ``detection`` shares its work over the processes (each calls this; rank 0
+            writes the result) and the others are refused.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: ``auto`` or
+            ``cuda``, each process on the GPU of its ``LOCAL_RANK``, or ``cpu``).
         **options: The protocol's options (``k=20``, ``dataset="cifar10"``, ``root="data"``).
 
     Returns:

@@ -198,8 +198,9 @@ def evaluate(
 
     result = evaluate_protocol(run_or_checkpoint, protocol, device=device,
                                **apply_overrides({}, options or []))
-    console.print(result.table())
-    console.print(f"result written to {result.path}", highlight=False)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 writes and shows it
+        console.print(result.table())
+        console.print(f"result written to {result.path}", highlight=False)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -39,7 +40,8 @@ from moeheads.eval.stages import STAGES
 from moeheads.recipe.schema import Recipe
 from moeheads.registry import describe_validation_error
 from moeheads.rundir.lock import RunLock
-from moeheads.runtime.distributed import resolve_device
+from moeheads.runtime.distributed import init_distributed, resolve_device, shutdown_distributed
+from moeheads.runtime.gather import world_size
 
 
 def validate_stage(protocol: str, options: Mapping[str, Any]) -> StageOptions:
@@ -77,36 +79,56 @@ def evaluate(
     """Run one protocol and write its result file; returns the record and the file.
 
     The evaluation folder is locked meanwhile (``eval/.lock``): a second evaluation of the
-    same run, in another process, says that it waits and runs after this one."""
+    same run, in another process, says that it waits and runs after this one. Under
+    torchrun (a stage that shares its work), rank 0 alone locks and writes; the other
+    ranks return the record and the file rank 0 writes."""
     validated = validate_stage(protocol, options)
     ctx.stem = output_stem(protocol, validated)
+    if not is_main_process():
+        return _record(ctx, protocol, validated), ctx.eval_dir / f"{ctx.stem}.json"
     with RunLock(ctx.eval_dir, on_busy=lambda line: print(line, file=sys.stderr, flush=True)):
-        return _evaluate_locked(ctx, protocol, validated)
+        record = _record(ctx, protocol, validated)
+        return record, write_result(ctx.eval_dir, ctx.stem, record)
 
 
-def _evaluate_locked(ctx: EvalContext, protocol: str, validated: StageOptions,
-                     ) -> tuple[dict[str, Any], Path]:
+def _record(ctx: EvalContext, protocol: str, validated: StageOptions) -> dict[str, Any]:
     result = STAGES[protocol].run(ctx, validated)
-    record = {
+    return {
         "protocol": protocol,
         "options": validated.model_dump(mode="json"),
         "source": str(ctx.trained.source),
         "step": ctx.trained.step,
         "result": result,
     }
-    path = write_result(ctx.eval_dir, ctx.stem, record)
-    return record, path
 
 
 def evaluate_run(
     run_or_checkpoint: str | Path, protocol: str, options: Mapping[str, Any],
     device: str = "auto",
 ) -> tuple[dict[str, Any], Path]:
-    """Load a run directory or checkpoint and run one protocol on it."""
+    """Load a run directory or checkpoint and run one protocol on it.
+
+    Under torchrun, a protocol whose stage shares its work (``detection``) runs on every
+    process, each on the device of its ``LOCAL_RANK``; any other is refused.
+    """
     validate_stage(protocol, options)  # before the (slower) model loading
-    target = resolve_device(device)
-    return evaluate(EvalContext(load_trained(run_or_checkpoint, target), target), protocol,
-                    options)
+    if _world_size() == 1:
+        target = resolve_device(device)
+        return evaluate(EvalContext(load_trained(run_or_checkpoint, target), target), protocol,
+                        options)
+    if not STAGES[protocol].distributed:
+        shared = sorted(name for name, s in STAGES.items() if s.distributed)
+        raise ConfigError(f"protocol {protocol!r} runs in one process: start moeheads eval "
+                          f"without torchrun (protocols that share their work over processes: "
+                          f"{', '.join(shared)})")
+    joined = dist.is_initialized()
+    target = init_distributed(device).device
+    try:
+        return evaluate(EvalContext(load_trained(run_or_checkpoint, target), target), protocol,
+                        options)
+    finally:
+        if not joined:
+            shutdown_distributed()
 
 
 def check_stages(recipe: Recipe) -> None:
@@ -123,6 +145,10 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 @dataclass(frozen=True)
 class FinishedRun:
     """What :func:`finish_run` did.
@@ -137,22 +163,40 @@ class FinishedRun:
 
 
 def finish_run(recipe: Recipe, run_dir: Path, console: Console | None = None) -> FinishedRun | None:
-    """After pretraining (main process only): run the recipe's evaluation stages and write the
-    report (``None`` on other processes)."""
+    """After pretraining: run the recipe's evaluation stages and write the report
+    (``None`` on ranks other than 0).
+
+    Under torchrun, the stages that share their work (``detection``) run on every process
+    of the process group pretraining joined, the others on rank 0 alone; the group is
+    left once no stage needs it. Meanwhile the other ranks wait in the next shared stage,
+    so ``trainer.timeout_minutes`` must cover the stages rank 0 runs alone before it.
+    """
     from moeheads.eval.report import write_report
 
-    if not is_main_process():
+    shared = [i for i, s in enumerate(recipe.evaluation) if STAGES[s.protocol].distributed]
+    shared = shared if world_size() > 1 else []
+    if not shared:
+        shutdown_distributed()
+    main = is_main_process()
+    if not main and not shared:
         return None
     console = console or Console()
     records = []
     if recipe.evaluation:
-        device = resolve_device(recipe.trainer.device)
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = resolve_device(recipe.trainer.device, local_rank, _world_size())
         ctx = EvalContext(load_trained(run_dir, device), device)
-        for stage in recipe.evaluation:
-            record, path = evaluate(ctx, stage.protocol, stage.options)
-            records.append((record, path))
-            console.print(summary_table(f"{stage.protocol} ({path.name})",
-                                        record["result"]["summary"]))
+        for index, stage in enumerate(recipe.evaluation):
+            if main or index in shared:
+                record, path = evaluate(ctx, stage.protocol, stage.options)
+                records.append((record, path))
+                if main:
+                    console.print(summary_table(f"{stage.protocol} ({path.name})",
+                                                record["result"]["summary"]))
+            if shared and index == shared[-1]:
+                shutdown_distributed()
+                if not main:
+                    return None
     report = write_report(run_dir)
     console.print(f"report written to {report}", highlight=False)
     return FinishedRun(records, report)

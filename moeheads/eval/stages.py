@@ -21,24 +21,32 @@ StageFunction = Callable[[EvalContext, Any], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Stage:
-    """A protocol's stage: its options model and the function that runs it."""
+    """A protocol's stage: its options model and the function that runs it.
+
+    Attributes:
+        distributed: Under torchrun, every process runs it and shares the work (the others
+            run on rank 0 alone).
+    """
 
     options: type[StageOptions]
     run: StageFunction
+    distributed: bool = False
 
 
 #: Protocol name -> its stage (filled in by ``stages_labelled`` and ``stages_heldout``).
 STAGES: dict[str, Stage] = {}
 
 
-def stage(protocol: str, options: type[StageOptions]) -> Callable[[StageFunction], StageFunction]:
-    """Decorator that registers the stage of ``protocol`` (a name in ``PROTOCOLS``)."""
+def stage(protocol: str, options: type[StageOptions], *, distributed: bool = False
+          ) -> Callable[[StageFunction], StageFunction]:
+    """Decorator that registers the stage of ``protocol`` (a name in ``PROTOCOLS``); see
+    :class:`Stage` for ``distributed``."""
 
     def decorator(function: StageFunction) -> StageFunction:
         PROTOCOLS.get(protocol)  # a stage belongs to a registered protocol
         if protocol in STAGES:
             raise ConfigError(f"protocol {protocol!r} already has an evaluation stage")
-        STAGES[protocol] = Stage(options, function)
+        STAGES[protocol] = Stage(options, function, distributed)
         return function
 
     return decorator

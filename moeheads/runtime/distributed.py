@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-from moeheads.errors import ConfigError
+from moeheads.errors import ConfigError, MoeheadsError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +70,22 @@ class DistContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def on_main(self, compute: Callable[[], T],
+                errors: tuple[type[Exception], ...] = (MoeheadsError,)) -> T:
+        """``compute()``, run on rank 0 alone, on every rank; so is an error of one of
+        ``errors`` that it raises (raised on every rank), so that no rank waits for a value
+        that never comes. All ranks call it."""
+        outcome: object = None
+        if self.is_main:
+            try:
+                outcome = compute()
+            except errors as error:
+                outcome = error
+        shared = self.broadcast_object(outcome)
+        if isinstance(shared, errors):
+            raise shared
+        return shared  # type: ignore[return-value]
 
     def gather_object(self, obj: object) -> list[object] | None:
         """Every rank's ``obj`` in rank order on rank 0 (``None`` elsewhere); all ranks call it."""
@@ -134,6 +154,15 @@ def init_distributed(
         dist.init_process_group(backend=backend, init_method="env://",
                                 timeout=timedelta(minutes=timeout_minutes))
     return DistContext(rank, world_size, local_rank, device)
+
+
+def current_context(device: str | torch.device = "cpu") -> DistContext:
+    """This process's place in the process group already joined (alone when there is
+    none), computing on ``device``."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext(device=torch.device(device))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, torch.device(device))
 
 
 def shutdown_distributed() -> None:

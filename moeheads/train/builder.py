@@ -19,9 +19,9 @@ from moeheads.assembly.model import PretrainModel
 from moeheads.errors import ConfigError
 from moeheads.recipe.schema import Recipe
 from moeheads.runtime.distributed import DistContext
+from moeheads.runtime.sync_batchnorm import convert_sync_batchnorm, holds_synced_batchnorm
 from moeheads.train.optim import build_optimizer, build_schedule
 from moeheads.train.sampler import EpochSampler
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm, holds_synced_batchnorm
 from moeheads.views import (
     DeviceViews,
     Photometric,

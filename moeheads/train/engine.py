@@ -18,7 +18,6 @@ from moeheads.assembly.model import BACKBONE_PREFIX
 from moeheads.errors import (
     CheckpointError,
     InterruptedRunError,
-    MoeheadsError,
     NonFiniteLossError,
 )
 from moeheads.recipe.schema import Recipe
@@ -190,15 +189,8 @@ class Trainer:
     def _shared_plan(self, ctx: DistContext) -> StartPlan:
         """Rank 0's :func:`~moeheads.train.start.plan_start` on every rank (its error too, so
         no rank waits for a plan that never comes)."""
-        plan: StartPlan | MoeheadsError | None = None
-        if ctx.is_main:
-            try:
-                plan = plan_start(self.recipe, self.resume, self.allow_recipe_change)
-            except MoeheadsError as error:
-                plan = error
-        shared = ctx.broadcast_object(plan)
-        if isinstance(shared, MoeheadsError):
-            raise shared
+        shared = ctx.on_main(lambda: plan_start(self.recipe, self.resume,
+                                                self.allow_recipe_change))
         assert isinstance(shared, StartPlan)
         return shared
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from moeheads.losses import create_loss
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm
+from moeheads.runtime.sync_batchnorm import convert_sync_batchnorm
 
 WORLD = 2
 BATCH = 8  # global batch; each rank gets BATCH // WORLD images

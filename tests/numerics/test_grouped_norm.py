@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from moeheads.numerics.grouped_norm import grouped_batch_norm
-from moeheads.train.sync_batchnorm import AllReduceBatchNorm
+from moeheads.runtime.sync_batchnorm import AllReduceBatchNorm
 
 GROUPS, CHANNELS = 3, 5
 

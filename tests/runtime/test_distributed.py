@@ -37,3 +37,18 @@ def test_process_group_waits_as_long_as_asked(monkeypatch: pytest.MonkeyPatch) -
     init_distributed("cpu", timeout_minutes=90)
     assert calls[0]["timeout"] == timedelta(minutes=90)
     assert calls[0]["backend"] == "gloo"
+
+
+def test_rank_zero_computes_and_every_rank_receives_its_value_or_error() -> None:
+    from moeheads.runtime.distributed import DistContext
+
+    class Rank1(DistContext):
+        def broadcast_object(self, obj: object) -> object:
+            assert obj is None  # rank 1 computes nothing
+            return ConfigError("rank 0 failed")
+
+    assert DistContext().on_main(lambda: 3) == 3
+    with pytest.raises(ConfigError, match="rank 0 failed"):
+        Rank1(rank=1, world_size=2).on_main(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # not among the errors passed on: raised as is
+        DistContext().on_main(lambda: 1 / 0)

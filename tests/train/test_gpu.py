@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from moeheads.recipe.schema import Recipe
 from moeheads.rundir.checkpoint import latest_valid_checkpoint
+from moeheads.runtime.sync_batchnorm import convert_sync_batchnorm
 from moeheads.train.builder import native_bf16, resolve_precision
 from moeheads.train.engine import Trainer, configure_determinism
-from moeheads.train.sync_batchnorm import convert_sync_batchnorm
 from moeheads.views import Photometric, ViewSampler
 from tests.train.recipes import tiny_recipe
 
@@ -69,7 +69,7 @@ def test_cudnn_benchmark_unless_deterministic(tmp_path: Path) -> None:
 
 
 def test_sync_batchnorm_conversion_keeps_eval_outputs_on_cuda() -> None:
-    from tests.train.test_sync_batchnorm import _warmed
+    from tests.runtime.test_sync_batchnorm import _warmed
 
     model = _warmed("timm:regnety_004").cuda()
     images = torch.randn(2, 3, 64, 64, device="cuda")

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from moeheads.eval.detection.model import C4Trunk, Res5Head, freeze, resnet_stages
+from moeheads.eval.detection.sampling import use_seeded_draws
 
 
 def build_detector(
@@ -27,13 +28,16 @@ def build_detector(
 ) -> Any:
     """A torchvision ``FasterRCNN`` whose trunk and box head are copies of a ResNet's stages.
 
+    Its training draws (sizes, sampled anchors and RoIs) can be set per image with
+    :func:`~moeheads.eval.detection.sampling.seed_images`.
+
     Args:
         backbone: A torchvision or timm ResNet (a :class:`~moeheads.backbones.Backbone`'s
             ``module``); its weights are copied, the module itself is left unchanged.
         num_classes: Object classes, without the background (20 for VOC).
         freeze_at: Stages frozen (0: train all; 1 stem; 2 + res2; 3 + res3; 4 + res4).
         anchor_sizes: RPN anchor sides in pixels (three aspect ratios each).
-        train_sizes: Shorter image sides drawn from for each training batch.
+        train_sizes: Shorter image sides drawn from for each training image.
         test_size: Shorter image side at test time.
         max_size: Longer image side limit.
         roi_size: RoIAlign output side (res5 halves it).
@@ -65,6 +69,7 @@ def build_detector(
         box_head=head, box_predictor=FastRCNNPredictor(head.out_channels, num_classes + 1),
         box_batch_size_per_image=rois_per_image, box_score_thresh=0.05, box_detections_per_img=100,
     )
+    use_seeded_draws(model)
     model.test_size = test_size
     return model
 

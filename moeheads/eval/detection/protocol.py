@@ -12,11 +12,14 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import Dataset
 
+from moeheads.errors import ConfigError, MoeheadsError
 from moeheads.eval.detection.coco_check import coco_ap, import_coco
 from moeheads.eval.detection.detector import build_detector
 from moeheads.eval.detection.inference import predict
 from moeheads.eval.detection.train import Schedule, train_detector
 from moeheads.eval.detection.voc_eval import VOCResult, voc_ap
+from moeheads.runtime.distributed import DistContext, current_context
+from moeheads.runtime.sync_batchnorm import convert_sync_batchnorm
 
 Positive = Annotated[int, Field(ge=1)]
 
@@ -61,12 +64,15 @@ def detection_transfer(
 ) -> DetectionResult:
     """Fine-tune Faster R-CNN C4 on ``train`` from a ResNet's weights; AP on ``test``.
 
+    Under torchrun every process calls it and gets the result: each trains and tests on its
+    share (:mod:`~moeheads.eval.detection.train`); rank 0 scores, logs and writes files.
+
     Args:
         backbone: A torchvision or timm ResNet module (its weights are copied).
         train: Detection items ``(uint8 image, {"boxes", "labels", "difficult"})``.
         test: Items as ``train``, scored with :func:`voc_ap` and :func:`coco_ap`.
         classes: Class names, index = label.
-        device: Where the detector runs.
+        device: Where the detector runs (under torchrun: this process's device).
         checkpoint: The detector's checkpoint file (resumed from when it exists).
         mean: Per-channel image mean (in ``[0, 1]``).
         std: Per-channel image standard deviation.
@@ -78,22 +84,61 @@ def detection_transfer(
         freeze_at, anchor_sizes, roi_size, rois_per_image: The detector
             (:func:`build_detector`).
         test_images_per_batch, log_every, checkpoint_every, seed: Test batches, progress
-            lines, checkpoints and the seed of data order, flips and new layers.
+            lines, checkpoints and the seed of every random draw and of the new layers.
     """
     import_coco()  # before hours of training, not after
-    torch.manual_seed(seed)
-    model = build_detector(backbone, len(classes), freeze_at=freeze_at, anchor_sizes=anchor_sizes,
-                           train_sizes=train_sizes, test_size=test_size, max_size=max_size,
-                           roi_size=roi_size, rois_per_image=rois_per_image, mean=mean,
-                           std=std).to(device)
+    ctx = _context(device, len(train), images_per_batch)  # type: ignore[arg-type]
+    model = _build(backbone, len(classes), ctx, seed, freeze_at=freeze_at,
+                   anchor_sizes=anchor_sizes, train_sizes=train_sizes, test_size=test_size,
+                   max_size=max_size, roi_size=roi_size, rois_per_image=rois_per_image,
+                   mean=mean, std=std)
     schedule = Schedule(iterations, images_per_batch, lr, warmup_iters, tuple(steps), gamma,
                         momentum, weight_decay, tuple(train_sizes), flip, seed)
-    losses = train_detector(model, train, schedule, torch.device(device), checkpoint,
-                            checkpoint_every, log_every, log, num_workers) if iterations else []
-    detections, truths = predict(model, test, torch.device(device), test_images_per_batch,
-                                 num_workers)
-    return DetectionResult(voc_ap(detections, truths, classes),
-                           coco_ap(detections, truths, len(classes)), losses)
+    losses = train_detector(model, train, schedule, ctx.device, checkpoint, checkpoint_every,
+                            log_every, log, num_workers, ctx) if iterations else []
+    detections, truths = predict(model, test, ctx.device, test_images_per_batch, num_workers,
+                                 ctx)
+    return _score_on_main(ctx, detections, truths, classes, losses)
+
+
+def _context(device: str | torch.device, images: int, images_per_batch: int) -> DistContext:
+    """The processes that run the protocol together; several split every batch evenly, so
+    it must divide and be there whole."""
+    ctx = current_context(device)
+    if ctx.distributed:
+        _check_split(ctx, images, images_per_batch)
+    return ctx
+
+
+def _check_split(ctx: DistContext, images: int, images_per_batch: int) -> None:
+    if images_per_batch % ctx.world_size:
+        raise ConfigError(
+            f"detection: images_per_batch {images_per_batch} (the global batch) does not "
+            f"split evenly over {ctx.world_size} processes; use a multiple of {ctx.world_size}"
+        )
+    if images < images_per_batch:
+        raise ConfigError(f"detection: {images} training images are fewer than "
+                          f"images_per_batch {images_per_batch}")
+
+
+def _build(backbone: nn.Module, num_classes: int, ctx: DistContext, seed: int,
+           **options: Any) -> Any:
+    """The detector (:func:`build_detector`) on this process's device, its new layers
+    drawn from ``seed``; with synchronised BatchNorm in the trained stages and the box head
+    when several processes train (frozen stages stay frozen)."""
+    torch.manual_seed(seed)
+    model = build_detector(backbone, num_classes, **options)
+    if ctx.distributed:
+        model = convert_sync_batchnorm(model, ctx.device)
+    return model.to(ctx.device)
+
+
+def _score_on_main(ctx: DistContext, detections: list, truths: list, classes: Sequence[str],
+                   losses: list[dict[str, float]]) -> DetectionResult:
+    """The AP of all detections (which rank 0 holds), computed there, on every rank."""
+    return ctx.on_main(lambda: DetectionResult(voc_ap(detections, truths, classes),
+                                               coco_ap(detections, truths, len(classes)),
+                                               losses), (MoeheadsError, ValueError))
 
 
 def summary_of(result: DetectionResult) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def _data(o: DetectionOptions, split: str) -> tuple[Component, Any]:
     return component, data
 
 
-@stage("detection", DetectionOptions)
+@stage("detection", DetectionOptions, distributed=True)
 def run_detection(ctx: EvalContext, o: DetectionOptions) -> dict[str, Any]:
     """Fine-tune Faster R-CNN C4 from the backbone; VOC-style AP/AP50/AP75 and COCO AP."""
     train_c, train = _data(o, o.train_split)

@@ -24,16 +24,17 @@ def hflip(image: Tensor, target: dict[str, Tensor]) -> Item:
     return image.flip(-1), {**target, "boxes": boxes}
 
 
-def training_batch(items: Sequence[Item], flip: bool, generator: torch.Generator
+def training_batch(items: Sequence[Item], flips: Sequence[bool]
                    ) -> tuple[list[Tensor], list[dict[str, Tensor]]]:
-    """Float images and detector targets (labels shifted by one: 0 is background).
+    """Float images, mirrored where ``flips`` says, and detector targets (labels shifted
+    by one: 0 is background).
 
     Difficult objects are kept for training, as detectron2 does for VOC.
     """
     images, targets = [], []
-    for image, target in items:
+    for (image, target), flip in zip(items, flips, strict=True):
         image = to_float(image)
-        if flip and bool(torch.rand((), generator=generator) < 0.5):
+        if flip:
             image, target = hflip(image, target)
         images.append(image)
         targets.append({"boxes": target["boxes"].float(), "labels": target["labels"] + 1})

@@ -6,7 +6,7 @@ from torch import nn
 
 from moeheads.backbones import create_backbone
 from moeheads.errors import ConfigError
-from moeheads.train.sync_batchnorm import (
+from moeheads.runtime.sync_batchnorm import (
     AllReduceBatchNorm,
     AllReduceBatchNormAct,
     _convert,
