@@ -91,7 +91,11 @@ def embedding_scores(ctx: EvalContext, data: ViewFeatures,
     heads = model.encoder.heads.eval()
 
     def embed(features: Tensor) -> Tensor:
-        return heads(features.to(ctx.device)).embeddings[task].float().cpu()
+        embeddings = heads(features.to(ctx.device)).embeddings
+        if task not in embeddings:
+            raise ConfigError(f"equivariance: task {task!r} has no head embedding (its loss "
+                              f"reads backbone features); choose one of {list(embeddings)}")
+        return embeddings[task].float().cpu()
 
     z = embed(data.original)
     views = torch.stack([embed(v) for v in data.views])

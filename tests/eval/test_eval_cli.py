@@ -103,6 +103,9 @@ def test_equivariance_scores_the_embedding_predictors(run_dir: Path, capsys,
     for label in ("no change", "fitted", "own"):  # star_eq has its own predictor
         assert 0 < summary[f"{label} MRR"] <= 1 and 0 <= summary[f"{label} H@1"] <= 1
     assert summary["no change prediction error"] == pytest.approx(1.0)  # by definition
+    code, _, err = cli(capsys, monkeypatch, "eval", str(run_dir), "--protocol", "equivariance",
+                       "--device", "cpu", "--set", "task=rotation")
+    assert code == 2 and "task 'rotation' is not one of this run's" in err
 
 
 def test_routing_scores_each_experts_neighbours(run_dir: Path, capsys, monkeypatch) -> None:
