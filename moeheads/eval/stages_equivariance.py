@@ -21,7 +21,7 @@ from moeheads.eval.context import EvalContext
 from moeheads.eval.equivariance import class_probe_accuracy, factor_r2, view_param_r2
 from moeheads.eval.equivariance_measures import equivariance_scores
 from moeheads.eval.stages import stage
-from moeheads.eval.stages_heldout import HeldOutOptions, held_out
+from moeheads.eval.stages_heldout import HeldOutOptions, finite_mean, held_out
 from moeheads.eval.view_features import ViewFeatures, view_features
 from moeheads.recipe.schema import Component
 
@@ -62,11 +62,6 @@ def synthetic_scores(ctx: EvalContext, component: Component, o: EquivarianceOpti
     scores["class_accuracy"] = class_probe_accuracy(data.features, data.labels,
                                                     test_fraction=o.test_fraction, seed=o.seed)
     return scores
-
-
-def _mean(values: dict[str, float]) -> float | None:
-    finite = [v for v in values.values() if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else None
 
 
 def scored_task(ctx: EvalContext, o: EquivarianceOptions) -> str:
@@ -128,9 +123,9 @@ def run_equivariance(ctx: EvalContext, o: EquivarianceOptions) -> dict[str, Any]
                          batch_size=o.batch_size, num_workers=o.num_workers)
     result = view_param_r2(data.views, data.params, names=o.names,
                            test_fraction=o.test_fraction, seed=o.seed)
-    summary: dict[str, Any] = {"mean R2 absolute": _mean(result.absolute)}
+    summary: dict[str, Any] = {"mean R2 absolute": finite_mean(result.absolute.values())}
     if result.difference:
-        summary["mean R2 difference"] = _mean(result.difference)
+        summary["mean R2 difference"] = finite_mean(result.difference.values())
     out: dict[str, Any] = {"summary": summary, "dataset": component.name,
                            "images": data.params.shape[1], "absolute": result.absolute,
                            "difference": result.difference}

@@ -8,6 +8,8 @@ recipe's own view distribution.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,12 @@ from moeheads.heads import HeadOutput
 from moeheads.numerics.cca import expert_task_cca, pairwise_expert_cca
 from moeheads.numerics.redundancy import compare_prepared, pairwise_redundancy, prepare
 from moeheads.recipe.schema import Component
+
+
+def finite_mean(values: Iterable[float]) -> float | None:
+    """The mean of the finite values (``None`` when there are none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
 
 
 class HeldOutOptions(StageOptions):

@@ -3,7 +3,6 @@ neighbours share (class or view parameters), with the neighbour figure."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -16,7 +15,7 @@ from moeheads.eval.equivariance import VIEW_PARAM_NAMES
 from moeheads.eval.neighbour_figure import plot_expert_neighbours
 from moeheads.eval.routing import ExpertUsage, expert_usage, plot_expert_usage
 from moeheads.eval.stages import stage
-from moeheads.eval.stages_heldout import HeldOutOptions, heads_on, held_out
+from moeheads.eval.stages_heldout import HeldOutOptions, finite_mean, heads_on, held_out
 from moeheads.eval.view_features import photometric_of, view_features, views_of
 from moeheads.numerics.neighbours import ExpertNeighbours, expert_neighbours
 from moeheads.views import collate_views
@@ -46,9 +45,8 @@ def _group_r2(r2: Tensor) -> dict[str, float]:
     """Mean neighbour R^2 of each parameter group (parameters that vary only)."""
     out = {}
     for group, names in PARAM_GROUPS.items():
-        values = [float(r2[VIEW_PARAM_NAMES.index(n)]) for n in names]
-        finite = [v for v in values if math.isfinite(v)]
-        out[group] = sum(finite) / len(finite) if finite else float("nan")
+        mean = finite_mean(float(r2[VIEW_PARAM_NAMES.index(n)]) for n in names)
+        out[group] = float("nan") if mean is None else mean
     return out
 
 
@@ -59,14 +57,13 @@ def retrieval_rows(found: ExpertNeighbours, usage: ExpertUsage) -> list[dict[str
             for n in range(len(usage.roles))]
 
 
-def role_means(rows: list[dict[str, Any]]) -> dict[str, float]:
+def role_means(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     """Summary: the per-expert scores averaged over the experts of each role."""
     out: dict[str, float] = {}
     for role in dict.fromkeys(r["role"] for r in rows):
         mine = [r for r in rows if r["role"] == role]
         for key in ("knn_accuracy", *(f"r2_{g}" for g in PARAM_GROUPS)):
-            finite = [r[key] for r in mine if math.isfinite(r[key])]
-            out[f"{role} experts {key}"] = sum(finite) / len(finite) if finite else None
+            out[f"{role} experts {key}"] = finite_mean(r[key] for r in mine)
     return out
 
 
